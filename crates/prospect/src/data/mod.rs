@@ -1,0 +1,1 @@
+//! Datasets: readers, the bundled default, fetching, and dataset operations.

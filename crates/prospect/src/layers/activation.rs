@@ -1,0 +1,237 @@
+//! Activation functions and their derivatives, evaluated in fused single passes.
+
+use crate::tensor::Scalar;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// An element-wise activation `f` with derivative `f'`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Activation {
+    /// `f(x) = x`.
+    Identity,
+    /// `f(x) = max(x, 0)`, with `f'(0) = 0`.
+    Relu,
+    /// `f(x) = x` for `x > 0`, else `alpha * x`.
+    LeakyRelu(f64),
+    /// `f(x) = tanh(x)`.
+    Tanh,
+    /// `f(x) = 1 / (1 + exp(-x))`.
+    Sigmoid,
+    /// GELU, tanh approximation (as `jax.nn.gelu`): `x/2 (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3)))`.
+    Gelu,
+    /// `f(x) = ln(1 + exp(x))`.
+    Softplus,
+}
+
+/// Names accepted by [`Activation::from_str`].
+pub const ACTIVATION_NAMES: &str =
+    "identity, relu, leaky_relu (or leaky_relu:ALPHA, default 0.01), tanh, sigmoid, gelu, softplus";
+
+const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+const GELU_C: f64 = 0.044715;
+
+impl Activation {
+    /// All activations (leaky ReLU with alpha 0.1), for exhaustive tests.
+    pub const ALL: [Activation; 7] = [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::LeakyRelu(0.1),
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Gelu,
+        Activation::Softplus,
+    ];
+
+    /// `f(x)` for one value.
+    #[inline(always)]
+    pub fn f<T: Scalar>(self, x: T) -> T {
+        match self {
+            Activation::Identity => x,
+            Activation::Relu => x.max(T::zero()),
+            Activation::LeakyRelu(a) => {
+                if x > T::zero() {
+                    x
+                } else {
+                    T::of(a) * x
+                }
+            }
+            Activation::Tanh => x.tanh(),
+            Activation::Sigmoid => sigmoid(x),
+            Activation::Gelu => {
+                let u = T::of(SQRT_2_OVER_PI) * (x + T::of(GELU_C) * x * x * x);
+                T::of(0.5) * x * (T::one() + u.tanh())
+            }
+            Activation::Softplus => x.max(T::zero()) + (-x.abs()).exp().ln_1p(),
+        }
+    }
+
+    /// `(f(x), f'(x))` for one value.
+    #[inline(always)]
+    pub fn f_df<T: Scalar>(self, x: T) -> (T, T) {
+        match self {
+            Activation::Identity => (x, T::one()),
+            Activation::Relu => {
+                if x > T::zero() {
+                    (x, T::one())
+                } else {
+                    (T::zero(), T::zero())
+                }
+            }
+            Activation::LeakyRelu(a) => {
+                if x > T::zero() {
+                    (x, T::one())
+                } else {
+                    (T::of(a) * x, T::of(a))
+                }
+            }
+            Activation::Tanh => {
+                let t = x.tanh();
+                (t, T::one() - t * t)
+            }
+            Activation::Sigmoid => {
+                let s = sigmoid(x);
+                (s, s * (T::one() - s))
+            }
+            Activation::Gelu => {
+                let c = T::of(SQRT_2_OVER_PI);
+                let k = T::of(GELU_C);
+                let x2 = x * x;
+                let t = (c * (x + k * x2 * x)).tanh();
+                let half = T::of(0.5);
+                let y = half * x * (T::one() + t);
+                let dy = half * (T::one() + t)
+                    + half * x * (T::one() - t * t) * c * (T::one() + T::of(3.0) * k * x2);
+                (y, dy)
+            }
+            Activation::Softplus => {
+                (x.max(T::zero()) + (-x.abs()).exp().ln_1p(), sigmoid(x))
+            }
+        }
+    }
+
+    /// `out = f(x)` over slices.
+    #[inline]
+    pub fn apply<T: Scalar>(self, x: &[T], out: &mut [T]) {
+        match self {
+            Activation::Identity => out.copy_from_slice(x),
+            _ => {
+                for (o, &v) in out.iter_mut().zip(x) {
+                    *o = self.f(v);
+                }
+            }
+        }
+    }
+
+    /// `out = f(x)`, `deriv = f'(x)` over slices, in one pass.
+    #[inline]
+    pub fn apply_with_deriv<T: Scalar>(self, x: &[T], out: &mut [T], deriv: &mut [T]) {
+        match self {
+            Activation::Identity => {
+                out.copy_from_slice(x);
+                deriv.fill(T::one());
+            }
+            _ => {
+                for ((o, d), &v) in out.iter_mut().zip(deriv.iter_mut()).zip(x) {
+                    let (y, dy) = self.f_df(v);
+                    *o = y;
+                    *d = dy;
+                }
+            }
+        }
+    }
+
+    /// True when `f` is the identity (lets layers skip work).
+    pub fn is_identity(self) -> bool {
+        matches!(self, Activation::Identity)
+    }
+}
+
+#[inline(always)]
+fn sigmoid<T: Scalar>(x: T) -> T {
+    if x >= T::zero() {
+        T::one() / (T::one() + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (T::one() + e)
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Activation::Identity => write!(f, "identity"),
+            Activation::Relu => write!(f, "relu"),
+            Activation::LeakyRelu(a) if *a == 0.01 => write!(f, "leaky_relu"),
+            Activation::LeakyRelu(a) => write!(f, "leaky_relu:{a}"),
+            Activation::Tanh => write!(f, "tanh"),
+            Activation::Sigmoid => write!(f, "sigmoid"),
+            Activation::Gelu => write!(f, "gelu"),
+            Activation::Softplus => write!(f, "softplus"),
+        }
+    }
+}
+
+impl FromStr for Activation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, arg) = match s.split_once(':') {
+            Some((n, a)) => (n, Some(a)),
+            None => (s, None),
+        };
+        let act = match (name.trim().to_ascii_lowercase().as_str(), arg) {
+            ("identity" | "linear", None) => Activation::Identity,
+            ("relu", None) => Activation::Relu,
+            ("leaky_relu" | "leakyrelu", None) => Activation::LeakyRelu(0.01),
+            ("leaky_relu" | "leakyrelu", Some(a)) => Activation::LeakyRelu(
+                a.trim().parse().map_err(|_| format!("bad leaky_relu slope `{a}`"))?,
+            ),
+            ("tanh", None) => Activation::Tanh,
+            ("sigmoid", None) => Activation::Sigmoid,
+            ("gelu", None) => Activation::Gelu,
+            ("softplus", None) => Activation::Softplus,
+            _ => return Err(format!("unknown activation `{s}`; valid: {ACTIVATION_NAMES}")),
+        };
+        Ok(act)
+    }
+}
+
+impl TryFrom<String> for Activation {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Activation> for String {
+    fn from(a: Activation) -> String {
+        a.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derivatives_match_central_differences() {
+        for act in Activation::ALL {
+            for &x in &[-2.3f64, -0.7, -0.05, 0.031, 0.4, 1.9] {
+                let h = 1e-6;
+                let fd = (act.f(x + h) - act.f(x - h)) / (2.0 * h);
+                let (y, dy) = act.f_df(x);
+                assert!((y - act.f(x)).abs() < 1e-15, "{act} value");
+                assert!((dy - fd).abs() < 1e-8, "{act} at {x}: {dy} vs {fd}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for act in Activation::ALL {
+            assert_eq!(act.to_string().parse::<Activation>().unwrap(), act);
+        }
+        assert!("swish".parse::<Activation>().unwrap_err().contains("valid:"));
+    }
+}

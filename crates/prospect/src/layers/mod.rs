@@ -1,0 +1,79 @@
+//! Layers: the forward prediction and its local vector-Jacobian products.
+//!
+//! This is the only module that knows layer maths. A layer maps the value nodes of the layer
+//! below, `x_in: [batch, d_in]`, to a prediction `mu: [batch, d_out]`, and given
+//! `g = dE/dmu` returns `dE/dx_in` (the input VJP) and `dE/dθ` (the parameter gradients).
+
+mod activation;
+mod dense;
+mod init;
+
+pub use activation::{Activation, ACTIVATION_NAMES};
+pub use dense::{Convention, Dense};
+pub use init::{Init, INIT_NAMES};
+
+use crate::tensor::{Accum, Scalar, Tensor};
+use std::fmt::Debug;
+
+/// Per-layer scratch buffers for one batch size; a layer uses the ones it needs.
+#[derive(Clone, Debug, Default)]
+pub struct LayerWs<T: Scalar> {
+    /// Activation of the input, `f(x_in)`, where the layer needs it.
+    pub a: Tensor<T>,
+    /// A derivative cache: `f'(x_in)` or `f'(z)`.
+    pub da: Tensor<T>,
+    /// Pre-activation `z = W x_in + b`, where the layer needs it.
+    pub z: Tensor<T>,
+    /// `g ⊙ f'(z)`, the error behind the activation, where the layer needs it.
+    pub delta: Tensor<T>,
+    /// Temporary of the input's shape.
+    pub tmp: Tensor<T>,
+}
+
+/// A layer of a predictive coding network (and of its feed-forward twin).
+pub trait Layer<T: Scalar>: Send + Sync + Debug {
+    /// Short kind name, as in configs ("dense").
+    fn kind(&self) -> &'static str;
+    /// Input width.
+    fn d_in(&self) -> usize;
+    /// Output width.
+    fn d_out(&self) -> usize;
+    /// Visits each parameter tensor with its name ("weight", "bias").
+    fn for_each_param(&self, f: &mut dyn FnMut(&'static str, &Tensor<T>));
+    /// Visits each parameter tensor mutably, in the order of [`Layer::for_each_param`].
+    fn for_each_param_mut(&mut self, f: &mut dyn FnMut(&'static str, &mut Tensor<T>));
+    /// Scratch buffers for a batch of `batch`.
+    fn alloc_ws(&self, batch: usize) -> LayerWs<T>;
+    /// `mu = layer(x_in)`, caching in `ws` what the backward functions need.
+    fn forward(&self, x_in: &Tensor<T>, mu: &mut Tensor<T>, ws: &mut LayerWs<T>);
+    /// Prepares the backward pass for `g = dE/dmu`; call before the two functions below.
+    fn backward_prep(&self, g: &Tensor<T>, ws: &mut LayerWs<T>);
+    /// `dx (=|+=) dE/dx_in` for `g = dE/dmu`.
+    fn vjp_input(&self, g: &Tensor<T>, ws: &mut LayerWs<T>, dx: &mut Tensor<T>, accum: Accum);
+    /// `grads[i] (=|+=) dE/dθ_i` summed over the batch, in `for_each_param` order.
+    fn param_grads(
+        &self,
+        g: &Tensor<T>,
+        x_in: &Tensor<T>,
+        ws: &LayerWs<T>,
+        grads: &mut [Tensor<T>],
+        accum: Accum,
+    );
+    /// Multiply-adds of one forward pass per example.
+    fn macs_per_example(&self) -> u64;
+    /// A boxed copy.
+    fn clone_box(&self) -> Box<dyn Layer<T>>;
+}
+
+impl<T: Scalar> Clone for Box<dyn Layer<T>> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+/// Zero tensors shaped like a layer's parameters, in `for_each_param` order.
+pub fn zeros_like_params<T: Scalar>(layer: &dyn Layer<T>) -> Vec<Tensor<T>> {
+    let mut v = Vec::new();
+    layer.for_each_param(&mut |_, p| v.push(Tensor::zeros(p.rows(), p.cols())));
+    v
+}

@@ -1,0 +1,119 @@
+//! Learning rules: each trains the same [`Net`] from batches, behind one trait.
+//!
+//! A new rule is one file here plus one line in [`build`] and [`RULES`].
+
+mod bp;
+mod ipc;
+mod pc;
+mod zil;
+
+pub use bp::Bp;
+pub use ipc::Ipc;
+pub use pc::Pc;
+pub use zil::{NodeInit, Zil, ZilConfig, ZilSchedule};
+
+use crate::error::{Error, Result};
+use crate::infer::InferenceConfig;
+use crate::net::{Net, Workspace};
+use crate::optim::WeightOptim;
+use crate::tensor::{Scalar, Tensor};
+
+/// One training batch: inputs `[batch, d_0]`, targets `[batch, d_L]`, and its index in the run.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a, T: Scalar> {
+    /// Inputs.
+    pub x: &'a Tensor<T>,
+    /// Targets (one-hot for classification).
+    pub y: &'a Tensor<T>,
+    /// Index of the batch in the run (labels errors).
+    pub index: usize,
+}
+
+/// What training on one batch measured (sums over the batch's examples).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BatchStats {
+    /// Examples in the batch.
+    pub examples: usize,
+    /// Output loss of the forward pass before the update, summed over examples.
+    pub loss: f64,
+    /// Total energy when the weights were updated, summed over examples (BP: the loss).
+    pub energy: f64,
+    /// Inference steps taken (0 for BP).
+    pub steps: usize,
+    /// Examples whose forward-pass arg-max matched the target's.
+    pub correct: usize,
+}
+
+/// A learning rule.
+pub trait Rule<T: Scalar>: Send {
+    /// Name as on the command line.
+    fn name(&self) -> &'static str;
+    /// Trains `net` on one batch, using (and sizing if needed) the buffers in `ws`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for mismatched batches, [`Error::NonFinite`] on divergence.
+    fn train_batch(
+        &mut self,
+        net: &mut Net<T>,
+        opt: &mut WeightOptim<T>,
+        batch: Batch<'_, T>,
+        ws: &mut Workspace<T>,
+    ) -> Result<BatchStats>;
+    /// Floating-point operations per training example, counted analytically from the products.
+    fn flops_per_example(&self, net: &Net<T>) -> u64;
+}
+
+/// The rules and a line about each.
+pub const RULES: &[(&str, &str)] = &[
+    ("bp", "backpropagation on the feed-forward network (baseline)"),
+    ("pc", "inference learning = prospective configuration: relax nodes, then update weights"),
+    ("ipc", "incremental PC: nodes and weights updated together at every step"),
+    ("zil", "zero-divergence inference learning: exact backprop inside a PC network"),
+];
+
+/// Builds the rule called `name` with inference settings `inference`.
+///
+/// # Errors
+/// [`Error::Config`] for an unknown name (listing the valid ones) or invalid settings.
+pub fn build<T: Scalar>(name: &str, inference: &InferenceConfig) -> Result<Box<dyn Rule<T>>> {
+    inference.validate()?;
+    Ok(match name {
+        "bp" => Box::new(Bp),
+        "pc" => Box::new(Pc { inference: inference.clone() }),
+        "ipc" => Box::new(Ipc { inference: inference.clone() }),
+        "zil" => Box::new(Zil::default()),
+        _ => {
+            let valid: Vec<_> = RULES.iter().map(|r| r.0).collect();
+            return Err(Error::config(
+                "algo",
+                format!("unknown rule `{name}`; valid: {}", valid.join(", ")),
+            ));
+        }
+    })
+}
+
+/// Multiply-adds of a forward pass per example: all layers, and all but the first.
+pub(crate) fn macs<T: Scalar>(net: &Net<T>) -> (u64, u64) {
+    let all = net.macs_per_example();
+    (all, all - net.layers[0].macs_per_example())
+}
+
+/// Checks the energy is finite, naming the batch, step and layer otherwise.
+pub(crate) fn check_finite<T: Scalar>(
+    net: &Net<T>,
+    ws: &Workspace<T>,
+    e: f64,
+    batch: usize,
+    step: usize,
+) -> Result<()> {
+    if e.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::NonFinite {
+            batch,
+            step,
+            layer: net.non_finite_layer(ws),
+            what: format!("energy {e}"),
+        })
+    }
+}

@@ -1,0 +1,458 @@
+//! The CPU backend: `gemm` for matrix products, rayon for element-wise work.
+
+use super::backend::{Accum, Backend, Par, Trans};
+use super::{Scalar, Tensor};
+use crate::layers::Activation;
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Below this many multiply-adds a product runs on one thread (thread hand-off costs more).
+const GEMM_PAR_MIN: usize = 1 << 21;
+/// Below this many elements an element-wise kernel runs on one thread.
+const EW_PAR_MIN: usize = 1 << 15;
+
+/// Sets the number of threads kernels may use (the global rayon pool is sized on first call).
+pub fn set_threads(n: usize) {
+    let n = n.max(1);
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+    THREADS.store(n.min(rayon::current_num_threads().max(1)), Ordering::Relaxed);
+}
+
+/// Number of threads kernels use under [`Par::Auto`].
+pub fn threads() -> usize {
+    match THREADS.load(Ordering::Relaxed) {
+        0 => rayon::current_num_threads().max(1),
+        n => n,
+    }
+}
+
+/// The CPU device.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cpu;
+
+fn gemm_threads(par: Par, work: usize) -> usize {
+    match par {
+        Par::Seq => 1,
+        Par::Threads(n) => n.max(1),
+        Par::Auto if work >= GEMM_PAR_MIN => threads(),
+        Par::Auto => 1,
+    }
+}
+
+fn ew_chunk(len: usize) -> usize {
+    let t = threads();
+    if t <= 1 || len < EW_PAR_MIN {
+        len.max(1)
+    } else {
+        len.div_ceil(t).max(4096)
+    }
+}
+
+/// Applies `f` to aligned chunks of `dst` and of each input, in parallel for large tensors.
+macro_rules! par_zip {
+    ($dst:expr, [$($src:expr),*], |$d:ident, $($s:ident),*| $body:block) => {{
+        let len = $dst.len();
+        let chunk = ew_chunk(len);
+        if chunk >= len {
+            let $d = &mut $dst[..];
+            $(let $s = &$src[..];)*
+            $body
+        } else {
+            $dst.par_chunks_mut(chunk).enumerate().for_each(|(i, $d)| {
+                let lo = i * chunk;
+                let hi = lo + $d.len();
+                $(let $s = &$src[lo..hi];)*
+                $body
+            });
+        }
+    }};
+}
+
+impl Backend for Cpu {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    #[track_caller]
+    fn gemm<T: Scalar>(
+        &self,
+        dst: &mut Tensor<T>,
+        accum: Accum,
+        a: &Tensor<T>,
+        ta: Trans,
+        b: &Tensor<T>,
+        tb: Trans,
+        alpha: T,
+        par: Par,
+    ) {
+        // Logical shapes: op(a) is [m, k], op(b) is [k, n].
+        let (m, k, a_rs, a_cs) = match ta {
+            Trans::N => (a.rows(), a.cols(), a.cols() as isize, 1isize),
+            Trans::T => (a.cols(), a.rows(), 1isize, a.cols() as isize),
+        };
+        let (kb, n, b_rs, b_cs) = match tb {
+            Trans::N => (b.rows(), b.cols(), b.cols() as isize, 1isize),
+            Trans::T => (b.cols(), b.rows(), 1isize, b.cols() as isize),
+        };
+        assert_eq!(k, kb, "gemm: inner dimensions {a:?}{ta:?} x {b:?}{tb:?}");
+        assert_eq!(dst.shape(), [m, n], "gemm: destination {dst:?} for [{m}, {n}]");
+        if m == 0 || n == 0 {
+            return;
+        }
+        if k == 0 {
+            if accum == Accum::Replace {
+                dst.fill(T::zero());
+            }
+            return;
+        }
+        let nt = gemm_threads(par, m * n * k);
+        let parallelism =
+            if nt > 1 { gemm::Parallelism::Rayon(nt) } else { gemm::Parallelism::None };
+        let read_dst = accum == Accum::Add;
+        // SAFETY: the strides describe in-bounds row-major views of the three buffers,
+        // whose shapes were checked above; dst does not alias a or b (distinct borrows).
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.data_mut().as_mut_ptr(),
+                1,
+                n as isize,
+                read_dst,
+                a.data().as_ptr(),
+                a_cs,
+                a_rs,
+                b.data().as_ptr(),
+                b_cs,
+                b_rs,
+                T::one(),
+                alpha,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    }
+
+    fn act_with_deriv<T: Scalar>(
+        &self,
+        act: Activation,
+        x: &Tensor<T>,
+        out: &mut Tensor<T>,
+        deriv: &mut Tensor<T>,
+    ) {
+        assert_eq!(x.shape(), out.shape());
+        assert_eq!(x.shape(), deriv.shape());
+        let xd = x.data();
+        let dd = deriv.data_mut();
+        let len = xd.len();
+        let chunk = ew_chunk(len);
+        let od = out.data_mut();
+        if chunk >= len {
+            act.apply_with_deriv(xd, od, dd);
+        } else {
+            od.par_chunks_mut(chunk).zip(dd.par_chunks_mut(chunk)).enumerate().for_each(
+                |(i, (o, d))| {
+                    let lo = i * chunk;
+                    act.apply_with_deriv(&xd[lo..lo + o.len()], o, d);
+                },
+            );
+        }
+    }
+
+    fn act<T: Scalar>(&self, act: Activation, x: &Tensor<T>, out: &mut Tensor<T>) {
+        assert_eq!(x.shape(), out.shape());
+        let xd = x.data();
+        let od = out.data_mut();
+        par_zip!(od, [xd], |o, xs| { act.apply(xs, o) });
+    }
+
+    fn bias_act<T: Scalar>(
+        &self,
+        act: Activation,
+        z: &mut Tensor<T>,
+        bias: Option<&Tensor<T>>,
+        out: &mut Tensor<T>,
+        deriv: Option<&mut Tensor<T>>,
+    ) {
+        let cols = z.cols();
+        if let Some(b) = bias {
+            assert_eq!(b.len(), cols, "bias of {} for {cols} columns", b.len());
+            let bd = b.data();
+            let zd = z.data_mut();
+            let rows_per = (ew_chunk(zd.len()) / cols.max(1)).max(1) * cols.max(1);
+            let f = |zc: &mut [T]| {
+                for row in zc.chunks_exact_mut(cols) {
+                    for (v, &bb) in row.iter_mut().zip(bd) {
+                        *v += bb;
+                    }
+                }
+            };
+            if rows_per >= zd.len() {
+                f(zd)
+            } else {
+                zd.par_chunks_mut(rows_per).for_each(f)
+            }
+        }
+        match deriv {
+            Some(d) => self.act_with_deriv(act, z, out, d),
+            None => self.act(act, z, out),
+        }
+    }
+
+    fn broadcast_rows<T: Scalar>(&self, dst: &mut Tensor<T>, bias: &Tensor<T>) {
+        let cols = dst.cols();
+        assert_eq!(bias.len(), cols);
+        for row in dst.data_mut().chunks_exact_mut(cols.max(1)) {
+            row.copy_from_slice(bias.data());
+        }
+    }
+
+    fn mul<T: Scalar>(&self, dst: &mut Tensor<T>, accum: Accum, a: &Tensor<T>, b: &Tensor<T>) {
+        assert_eq!(dst.shape(), a.shape());
+        assert_eq!(dst.shape(), b.shape());
+        let (ad, bd) = (a.data(), b.data());
+        let dd = dst.data_mut();
+        match accum {
+            Accum::Replace => par_zip!(dd, [ad, bd], |d, x, y| {
+                for ((o, &p), &q) in d.iter_mut().zip(x).zip(y) {
+                    *o = p * q;
+                }
+            }),
+            Accum::Add => par_zip!(dd, [ad, bd], |d, x, y| {
+                for ((o, &p), &q) in d.iter_mut().zip(x).zip(y) {
+                    *o += p * q;
+                }
+            }),
+        }
+    }
+
+    fn axpy<T: Scalar>(&self, dst: &mut Tensor<T>, alpha: T, src: &Tensor<T>) {
+        assert_eq!(dst.shape(), src.shape());
+        let sd = src.data();
+        let dd = dst.data_mut();
+        par_zip!(dd, [sd], |d, s| {
+            for (o, &v) in d.iter_mut().zip(s) {
+                *o += alpha * v;
+            }
+        });
+    }
+
+    fn col_sums<T: Scalar>(&self, dst: &mut Tensor<T>, accum: Accum, src: &Tensor<T>, alpha: T) {
+        let cols = src.cols();
+        assert_eq!(dst.len(), cols, "col_sums destination");
+        let dd = dst.data_mut();
+        if accum == Accum::Replace {
+            dd.fill(T::zero());
+        }
+        // Fixed sequential order: deterministic whatever the thread count.
+        for row in src.data().chunks_exact(cols.max(1)) {
+            for (o, &v) in dd.iter_mut().zip(row) {
+                *o += alpha * v;
+            }
+        }
+    }
+
+    fn energy_map<T: Scalar>(
+        &self,
+        x: &Tensor<T>,
+        mu: &Tensor<T>,
+        g_mu: &mut Tensor<T>,
+        g_x: Option<&mut Tensor<T>>,
+        f: impl Fn(T, T) -> (T, T, f64) + Sync,
+    ) -> f64 {
+        assert_eq!(x.shape(), mu.shape());
+        assert_eq!(x.shape(), g_mu.shape());
+        let (xd, md) = (x.data(), mu.data());
+        let len = xd.len();
+        let chunk = ew_chunk(len);
+        let kernel = |lo: usize, gm: &mut [T], gx: Option<&mut [T]>| -> f64 {
+            let hi = lo + gm.len();
+            let mut e = 0.0;
+            match gx {
+                Some(gx) => {
+                    for (((a, b), &xv), &mv) in gm.iter_mut().zip(gx).zip(&xd[lo..hi]).zip(&md[lo..hi]) {
+                        let (p, q, v) = f(xv, mv);
+                        *a = p;
+                        *b = q;
+                        e += v;
+                    }
+                }
+                None => {
+                    for ((a, &xv), &mv) in gm.iter_mut().zip(&xd[lo..hi]).zip(&md[lo..hi]) {
+                        let (p, _, v) = f(xv, mv);
+                        *a = p;
+                        e += v;
+                    }
+                }
+            }
+            e
+        };
+        if chunk >= len {
+            return kernel(0, g_mu.data_mut(), g_x.map(|t| t.data_mut()));
+        }
+        // Fixed chunks, partial sums added in chunk order: deterministic for a thread count.
+        const MAX_CHUNKS: usize = 64;
+        let chunk = chunk.max(len.div_ceil(MAX_CHUNKS));
+        let partial: [AtomicU64; MAX_CHUNKS] = std::array::from_fn(|_| AtomicU64::new(0));
+        let gm = g_mu.data_mut();
+        match g_x {
+            Some(gx) => {
+                assert_eq!(gx.shape(), x.shape());
+                gm.par_chunks_mut(chunk).zip(gx.data_mut().par_chunks_mut(chunk)).enumerate().for_each(
+                    |(i, (a, b))| {
+                        let v = kernel(i * chunk, a, Some(b));
+                        partial[i].store(v.to_bits(), Ordering::Relaxed);
+                    },
+                )
+            }
+            None => gm.par_chunks_mut(chunk).enumerate().for_each(|(i, a)| {
+                let v = kernel(i * chunk, a, None);
+                partial[i].store(v.to_bits(), Ordering::Relaxed);
+            }),
+        }
+        partial.iter().map(|p| f64::from_bits(p.load(Ordering::Relaxed))).sum()
+    }
+
+    fn sgd_step<T: Scalar>(
+        &self,
+        p: &mut Tensor<T>,
+        v: Option<&mut Tensor<T>>,
+        g: &Tensor<T>,
+        scale: T,
+        lr: T,
+        momentum: T,
+        nesterov: bool,
+    ) {
+        assert_eq!(p.shape(), g.shape());
+        let gd = g.data();
+        let pd = p.data_mut();
+        match v {
+            None => par_zip!(pd, [gd], |pp, gg| {
+                for (a, &b) in pp.iter_mut().zip(gg) {
+                    *a -= lr * scale * b;
+                }
+            }),
+            Some(v) => {
+                assert_eq!(v.shape(), g.shape());
+                let vd = v.data_mut();
+                let len = pd.len();
+                let chunk = ew_chunk(len);
+                let f = |pp: &mut [T], vv: &mut [T], gg: &[T]| {
+                    for ((a, vel), &b) in pp.iter_mut().zip(vv.iter_mut()).zip(gg) {
+                        let gs = scale * b;
+                        *vel = momentum * *vel + gs;
+                        *a -= lr * if nesterov { gs + momentum * *vel } else { *vel };
+                    }
+                };
+                if chunk >= len {
+                    f(pd, vd, gd)
+                } else {
+                    pd.par_chunks_mut(chunk).zip(vd.par_chunks_mut(chunk)).enumerate().for_each(
+                        |(i, (pp, vv))| f(pp, vv, &gd[i * chunk..i * chunk + pp.len()]),
+                    )
+                }
+            }
+        }
+    }
+
+    fn adam_step<T: Scalar>(
+        &self,
+        p: &mut Tensor<T>,
+        m: &mut Tensor<T>,
+        v: &mut Tensor<T>,
+        g: &Tensor<T>,
+        scale: T,
+        lr: T,
+        betas: (T, T),
+        eps: T,
+        wd: T,
+        bias_corr: (T, T),
+    ) {
+        assert_eq!(p.shape(), g.shape());
+        assert_eq!(m.shape(), g.shape());
+        assert_eq!(v.shape(), g.shape());
+        let (b1, b2) = betas;
+        let (bc1, bc2) = bias_corr;
+        let one = T::one();
+        let (pd, md, vd, gd) = (p.data_mut(), m.data_mut(), v.data_mut(), g.data());
+        for (((pp, mm), vv), &gg) in pd.iter_mut().zip(md.iter_mut()).zip(vd.iter_mut()).zip(gd) {
+            let gs = scale * gg;
+            *mm = b1 * *mm + (one - b1) * gs;
+            *vv = b2 * *vv + (one - b2) * gs * gs;
+            let mh = *mm / bc1;
+            let vh = *vv / bc2;
+            *pp -= lr * (mh / (vh.sqrt() + eps) + wd * *pp);
+        }
+    }
+
+    fn zip3<T: Scalar>(
+        &self,
+        dst: &mut Tensor<T>,
+        a: &Tensor<T>,
+        b: &Tensor<T>,
+        f: impl Fn(T, T, T) -> T + Sync,
+    ) {
+        assert_eq!(dst.shape(), a.shape());
+        assert_eq!(dst.shape(), b.shape());
+        let (ad, bd) = (a.data(), b.data());
+        let dd = dst.data_mut();
+        par_zip!(dd, [ad, bd], |d, x, y| {
+            for ((o, &p), &q) in d.iter_mut().zip(x).zip(y) {
+                *o = f(*o, p, q);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &Tensor<f64>, ta: Trans, b: &Tensor<f64>, tb: Trans) -> Tensor<f64> {
+        let get = |t: &Tensor<f64>, tr: Trans, r: usize, c: usize| match tr {
+            Trans::N => t.at(r, c),
+            Trans::T => t.at(c, r),
+        };
+        let (m, k) = if ta == Trans::N { (a.rows(), a.cols()) } else { (a.cols(), a.rows()) };
+        let n = if tb == Trans::N { b.cols() } else { b.rows() };
+        Tensor::from_fn(m, n, |i, j| (0..k).map(|p| get(a, ta, i, p) * get(b, tb, p, j)).sum())
+    }
+
+    #[test]
+    fn gemm_matches_naive_for_all_transposes() {
+        let mut seed = 1u64;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+        };
+        for &(m, k, n) in &[(3, 5, 4), (17, 33, 9), (64, 70, 130)] {
+            for ta in [Trans::N, Trans::T] {
+                for tb in [Trans::N, Trans::T] {
+                    let a = if ta == Trans::N {
+                        Tensor::from_fn(m, k, |_, _| rnd())
+                    } else {
+                        Tensor::from_fn(k, m, |_, _| rnd())
+                    };
+                    let b = if tb == Trans::N {
+                        Tensor::from_fn(k, n, |_, _| rnd())
+                    } else {
+                        Tensor::from_fn(n, k, |_, _| rnd())
+                    };
+                    let want = naive(&a, ta, &b, tb);
+                    let mut got = Tensor::full(m, n, 1.0);
+                    Cpu.gemm(&mut got, Accum::Replace, &a, ta, &b, tb, 1.0, Par::Threads(2));
+                    assert!(got.max_abs_diff(&want) < 1e-12 * k as f64);
+                    let mut acc = want.clone();
+                    Cpu.gemm(&mut acc, Accum::Add, &a, ta, &b, tb, -2.0, Par::Seq);
+                    let neg = Tensor::from_fn(m, n, |i, j| -want.at(i, j));
+                    assert!(acc.max_abs_diff(&neg) < 1e-12 * k as f64);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Tensor core: row-major dense matrices, the scalar trait and the compute backend.
+//!
+//! Everything a batch needs (matrix products, fused element-wise kernels, reductions) goes
+//! through [`Backend`]; [`Cpu`] is the only implementation that knows the GEMM crate.
+
+mod backend;
+mod cpu;
+pub mod cuda;
+
+pub use backend::{Accum, Backend, Par, Trans};
+pub use cpu::{set_threads, threads, Cpu};
+
+use std::fmt::Debug;
+
+/// Floating-point element type of tensors (f32 by default, f64 for exactness checks).
+pub trait Scalar:
+    num_traits::Float
+    + num_traits::FromPrimitive
+    + num_traits::NumAssign
+    + Default
+    + Debug
+    + std::fmt::Display
+    + std::iter::Sum
+    + Send
+    + Sync
+    + 'static
+{
+    /// Name of the type, as written in configs and checkpoints ("f32" or "f64").
+    const NAME: &'static str;
+    /// Converts from f64, rounding to nearest.
+    fn of(v: f64) -> Self;
+    /// Converts to f64 exactly.
+    fn f64(self) -> f64;
+}
+
+impl Scalar for f32 {
+    const NAME: &'static str = "f32";
+    #[inline(always)]
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+    #[inline(always)]
+    fn f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Scalar for f64 {
+    const NAME: &'static str = "f64";
+    #[inline(always)]
+    fn of(v: f64) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn f64(self) -> f64 {
+        self
+    }
+}
+
+/// An owned row-major matrix `[rows, cols]`; a vector is a `[1, n]` matrix.
+#[derive(Clone, PartialEq)]
+pub struct Tensor<T: Scalar = f32> {
+    data: Vec<T>,
+    rows: usize,
+    cols: usize,
+}
+
+impl<T: Scalar> Debug for Tensor<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor<{}>[{}, {}]", T::NAME, self.rows, self.cols)
+    }
+}
+
+impl<T: Scalar> Default for Tensor<T> {
+    fn default() -> Self {
+        Self::zeros(0, 0)
+    }
+}
+
+impl<T: Scalar> Tensor<T> {
+    /// A `[rows, cols]` matrix of zeros.
+    pub fn zeros(rows: usize, cols: usize) -> Self {
+        Self { data: vec![T::zero(); rows * cols], rows, cols }
+    }
+
+    /// A `[rows, cols]` matrix filled with `v`.
+    pub fn full(rows: usize, cols: usize, v: T) -> Self {
+        Self { data: vec![v; rows * cols], rows, cols }
+    }
+
+    /// Wraps a row-major buffer.
+    ///
+    /// # Panics
+    /// If `data.len() != rows * cols`.
+    #[track_caller]
+    pub fn from_vec(rows: usize, cols: usize, data: Vec<T>) -> Self {
+        assert_eq!(data.len(), rows * cols, "buffer of {} for [{rows}, {cols}]", data.len());
+        Self { data, rows, cols }
+    }
+
+    /// Builds a matrix from a function of (row, col).
+    pub fn from_fn(rows: usize, cols: usize, mut f: impl FnMut(usize, usize) -> T) -> Self {
+        let mut data = Vec::with_capacity(rows * cols);
+        for r in 0..rows {
+            for c in 0..cols {
+                data.push(f(r, c));
+            }
+        }
+        Self { data, rows, cols }
+    }
+
+    /// Number of rows (the batch dimension for activations).
+    #[inline]
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns (the feature dimension for activations).
+    #[inline]
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// `[rows, cols]`.
+    #[inline]
+    pub fn shape(&self) -> [usize; 2] {
+        [self.rows, self.cols]
+    }
+
+    /// Number of elements.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True when the tensor has no elements.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The row-major elements.
+    #[inline]
+    pub fn data(&self) -> &[T] {
+        &self.data
+    }
+
+    /// The row-major elements, mutably.
+    #[inline]
+    pub fn data_mut(&mut self) -> &mut [T] {
+        &mut self.data
+    }
+
+    /// Consumes the tensor into its row-major buffer.
+    pub fn into_vec(self) -> Vec<T> {
+        self.data
+    }
+
+    /// Row `r`.
+    #[inline]
+    pub fn row(&self, r: usize) -> &[T] {
+        &self.data[r * self.cols..(r + 1) * self.cols]
+    }
+
+    /// Row `r`, mutably.
+    #[inline]
+    pub fn row_mut(&mut self, r: usize) -> &mut [T] {
+        &mut self.data[r * self.cols..(r + 1) * self.cols]
+    }
+
+    /// Element (r, c).
+    #[inline]
+    pub fn at(&self, r: usize, c: usize) -> T {
+        self.data[r * self.cols + c]
+    }
+
+    /// Reshapes to `[rows, cols]`, reusing the allocation when it is large enough.
+    pub fn resize(&mut self, rows: usize, cols: usize) {
+        self.rows = rows;
+        self.cols = cols;
+        self.data.resize(rows * cols, T::zero());
+    }
+
+    /// Copies `src` into `self` (same shape).
+    ///
+    /// # Panics
+    /// On a shape mismatch.
+    #[track_caller]
+    pub fn copy_from(&mut self, src: &Tensor<T>) {
+        assert_eq!(self.shape(), src.shape(), "copy_from shape mismatch");
+        self.data.copy_from_slice(&src.data);
+    }
+
+    /// Copies a row-major slice into `self`.
+    ///
+    /// # Panics
+    /// If the lengths differ.
+    #[track_caller]
+    pub fn copy_from_slice(&mut self, src: &[T]) {
+        self.data.copy_from_slice(src);
+    }
+
+    /// Sets every element to `v`.
+    pub fn fill(&mut self, v: T) {
+        self.data.fill(v);
+    }
+
+    /// Converts element type.
+    pub fn cast<U: Scalar>(&self) -> Tensor<U> {
+        Tensor {
+            data: self.data.iter().map(|v| U::of(v.f64())).collect(),
+            rows: self.rows,
+            cols: self.cols,
+        }
+    }
+
+    /// Sum of squares of all elements, in f64.
+    pub fn sq_norm(&self) -> f64 {
+        self.data.iter().map(|v| v.f64() * v.f64()).sum()
+    }
+
+    /// Largest absolute element-wise difference to `other`, in f64.
+    ///
+    /// # Panics
+    /// On a shape mismatch.
+    #[track_caller]
+    pub fn max_abs_diff(&self, other: &Tensor<T>) -> f64 {
+        assert_eq!(self.shape(), other.shape());
+        self.data
+            .iter()
+            .zip(&other.data)
+            .map(|(a, b)| (a.f64() - b.f64()).abs())
+            .fold(0.0, f64::max)
+    }
+
+    /// True when every element is finite.
+    pub fn all_finite(&self) -> bool {
+        self.data.iter().all(|v| v.is_finite())
+    }
+}

@@ -1,0 +1,71 @@
+//! A counting allocator shows that inference steps and training batches allocate nothing
+//! once the workspace is sized (the brief's "no allocation inside inference steps").
+
+use prospect::learn::{self, Batch};
+use prospect::{Activation, Convention, InferenceConfig, MlpSpec, Net, OptimConfig, OptimKind, Tensor, WeightOptim, Workspace};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+struct Counting;
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+static ON: AtomicBool = AtomicBool::new(false);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if ON.load(Ordering::Relaxed) {
+            COUNT.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        if ON.load(Ordering::Relaxed) {
+            COUNT.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+fn allocations(f: impl FnOnce()) -> usize {
+    COUNT.store(0, Ordering::SeqCst);
+    ON.store(true, Ordering::SeqCst);
+    f();
+    ON.store(false, Ordering::SeqCst);
+    COUNT.load(Ordering::SeqCst)
+}
+
+#[test]
+fn steady_state_training_allocates_nothing() {
+    // One thread: the rayon pool's job queues are then never touched.
+    prospect::tensor::set_threads(1);
+    for conv in [Convention::Wf, Convention::Fw] {
+        let spec = MlpSpec::new(&[64, 48, 32, 10], Activation::Gelu, conv);
+        let mut net: Net<f32> = Net::mlp(&spec, 0).unwrap();
+        let x = Tensor::from_fn(16, 64, |r, c| ((r * 7 + c) % 5) as f32 * 0.2);
+        let y = Tensor::from_fn(16, 10, |r, c| (r % 10 == c) as u8 as f32);
+        let cfg = InferenceConfig { steps: 8, ..Default::default() };
+        let mut ws = Workspace::new(&net, 16);
+        ws.load(&net, &x, &y).unwrap();
+        net.infer(&mut ws, &cfg, 0).unwrap(); // warm-up (gemm's packing buffers)
+        let n = allocations(|| {
+            net.infer(&mut ws, &cfg, 1).unwrap();
+        });
+        assert_eq!(n, 0, "{conv:?}: inference allocated {n} times");
+        for algo in ["pc", "ipc", "zil", "bp"] {
+            let mut rule = learn::build::<f32>(algo, &cfg).unwrap();
+            let ocfg = OptimConfig { kind: OptimKind::Adamw, ..OptimConfig::default() };
+            let mut opt = WeightOptim::new(ocfg, &net).unwrap();
+            let b = Batch { x: &x, y: &y, index: 0 };
+            rule.train_batch(&mut net, &mut opt, b, &mut ws).unwrap();
+            let n = allocations(|| {
+                rule.train_batch(&mut net, &mut opt, b, &mut ws).unwrap();
+            });
+            assert_eq!(n, 0, "{conv:?} {algo}: a training batch allocated {n} times");
+        }
+    }
+}

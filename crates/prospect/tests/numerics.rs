@@ -1,0 +1,190 @@
+//! Numerical oracles: finite differences, closed-form equilibria, the weak-feedback limit.
+
+mod common;
+
+use common::*;
+use prospect::learn::{Bp, Pc};
+use prospect::{
+    Activation, Convention, EnergyKind, InferenceConfig, MlpSpec, Net, OutputMode, Tensor, Workspace,
+};
+
+/// Total energy at the current nodes (predictions recomputed from layer 1).
+fn energy(net: &Net<f64>, ws: &mut Workspace<f64>, out: OutputMode) -> f64 {
+    net.predict_from(ws, 1);
+    net.energy_grads(ws, out, false)
+}
+
+/// dE/dx for every free node and dE/dθ for every parameter, against central differences.
+/// A wrong sign, a missing f' factor or a transposed product each fail this test.
+fn check_local_gradients(act: Activation, conv: Convention, out_energy: EnergyKind, out: OutputMode) {
+    let mut r = rng(11);
+    let mut spec = MlpSpec::new(&[5, 7, 6, 4], act, conv);
+    spec.output_energy = out_energy;
+    spec.precisions = vec![1.0, 0.7, 1.3];
+    spec.activate_input = true;
+    let mut net: Net<f64> = Net::mlp(&spec, 3).unwrap();
+    randomize_biases(&mut net, &mut r);
+    let batch = 3;
+    let x: Tensor<f64> = randn(batch, 5, 1.0, &mut r);
+    let labels = [0, 3, 1];
+    let y = one_hot(&labels, 4);
+    let mut ws = Workspace::new(&net, batch);
+    ws.load(&net, &x, &y).unwrap();
+    net.forward(&mut ws, out == OutputMode::Clamp);
+    // Move the free nodes off the forward pass so every error is non-zero.
+    let free_top = if out == OutputMode::Clamp { 2 } else { 3 };
+    for l in 1..=free_top {
+        let n = randn::<f64>(batch, ws.x[l].cols(), 0.5, &mut r);
+        for (v, d) in ws.x[l].data_mut().iter_mut().zip(n.data()) {
+            *v += d;
+        }
+    }
+    net.predict_from(&mut ws, 1);
+    net.energy_grads(&mut ws, out, true);
+    for l in 1..=3 {
+        net.layer_param_grads(&mut ws, l);
+    }
+    let dx: Vec<Tensor<f64>> = ws.dx.clone();
+    let grads = ws.grads.clone();
+    let h = 1e-5;
+    let tol = |fd: f64| 1e-6 * fd.abs().max(1.0);
+    let what = format!("{act} {conv:?} {out_energy:?} {out:?}");
+    for l in 1..=free_top {
+        for i in 0..ws.x[l].len() {
+            let orig = ws.x[l].data()[i];
+            ws.x[l].data_mut()[i] = orig + h;
+            let ep = energy(&net, &mut ws, out);
+            ws.x[l].data_mut()[i] = orig - h;
+            let em = energy(&net, &mut ws, out);
+            ws.x[l].data_mut()[i] = orig;
+            let fd = (ep - em) / (2.0 * h);
+            let a = dx[l].data()[i];
+            assert!((a - fd).abs() < tol(fd), "{what}: dE/dx_{l}[{i}] = {a}, fd {fd}");
+        }
+    }
+    for li in 0..3 {
+        let mut p_index = 0;
+        let mut names = vec![];
+        net.layers[li].for_each_param(&mut |n, _| names.push(n));
+        for name in names {
+            let len = grads[li][p_index].len();
+            for i in 0..len {
+                let mut set = |net: &mut Net<f64>, delta: f64| {
+                    let mut k = 0;
+                    net.layers[li].for_each_param_mut(&mut |_, p| {
+                        if k == p_index {
+                            p.data_mut()[i] += delta;
+                        }
+                        k += 1;
+                    });
+                };
+                set(&mut net, h);
+                let ep = energy(&net, &mut ws, out);
+                set(&mut net, -2.0 * h);
+                let em = energy(&net, &mut ws, out);
+                set(&mut net, h);
+                let fd = (ep - em) / (2.0 * h);
+                let a = grads[li][p_index].data()[i];
+                assert!((a - fd).abs() < tol(fd), "{what}: dE/d{name}_{}[{i}] = {a}, fd {fd}", li + 1);
+            }
+            p_index += 1;
+        }
+    }
+}
+
+#[test]
+fn local_gradients_match_finite_differences() {
+    for act in Activation::ALL {
+        for conv in [Convention::Wf, Convention::Fw] {
+            for e in [EnergyKind::Gaussian, EnergyKind::CrossEntropy] {
+                check_local_gradients(act, conv, e, OutputMode::Clamp);
+            }
+        }
+    }
+}
+
+#[test]
+fn nudged_output_gradients_match_finite_differences() {
+    for conv in [Convention::Wf, Convention::Fw] {
+        for e in [EnergyKind::Gaussian, EnergyKind::CrossEntropy] {
+            check_local_gradients(Activation::Tanh, conv, e, OutputMode::Nudge { beta: 0.3 });
+        }
+    }
+}
+
+/// science.md §4: for a linear chain x_0 → x_1 → x_2 with both ends clamped the hidden
+/// equilibrium is x_1* = (I + W_2ᵀW_2)⁻¹ (W_1 x_0 + W_2ᵀ x_2).
+#[test]
+fn linear_chain_relaxes_to_closed_form_equilibrium() {
+    let mut r = rng(5);
+    let mut spec = MlpSpec::new(&[3, 5, 4], Activation::Identity, Convention::Wf);
+    spec.bias = false;
+    let net: Net<f64> = Net::mlp(&spec, 9).unwrap();
+    let batch = 2;
+    let x0: Tensor<f64> = randn(batch, 3, 1.0, &mut r);
+    let x2: Tensor<f64> = randn(batch, 4, 1.0, &mut r);
+    let mut ws = Workspace::new(&net, batch);
+    ws.load(&net, &x0, &x2).unwrap();
+    let cfg = InferenceConfig { steps: 3000, gamma: 0.1, ..Default::default() };
+    let stats = net.infer(&mut ws, &cfg, 0).unwrap();
+    assert_eq!(stats.steps, 3000);
+    let mut w1 = None;
+    let mut w2 = None;
+    net.layers[0].for_each_param(&mut |_, p| w1 = Some(p.clone()));
+    net.layers[1].for_each_param(&mut |_, p| w2 = Some(p.clone()));
+    let (w1, w2) = (w1.unwrap(), w2.unwrap());
+    for b in 0..batch {
+        // A = I + W2ᵀ W2, rhs = W1 x0 + W2ᵀ x2
+        let a: Vec<Vec<f64>> = (0..5)
+            .map(|i| {
+                (0..5)
+                    .map(|j| (i == j) as u8 as f64 + (0..4).map(|k| w2.at(k, i) * w2.at(k, j)).sum::<f64>())
+                    .collect()
+            })
+            .collect();
+        let rhs: Vec<f64> = (0..5)
+            .map(|i| {
+                (0..3).map(|k| w1.at(i, k) * x0.at(b, k)).sum::<f64>()
+                    + (0..4).map(|k| w2.at(k, i) * x2.at(b, k)).sum::<f64>()
+            })
+            .collect();
+        let want = solve(a, rhs);
+        for (i, w) in want.iter().enumerate() {
+            let got = ws.x[1].at(b, i);
+            assert!((got - w).abs() < 1e-6, "x_1[{b},{i}] = {got}, closed form {w}");
+        }
+    }
+}
+
+/// science.md §4: with a weakly nudged output the PC weight update, divided by beta,
+/// points along the backprop gradient.
+#[test]
+fn weakly_nudged_pc_update_aligns_with_backprop() {
+    for conv in [Convention::Wf, Convention::Fw] {
+        let mut r = rng(21);
+        let spec = MlpSpec::new(&[6, 10, 8, 3], Activation::Tanh, conv);
+        let mut net: Net<f64> = Net::mlp(&spec, 4).unwrap();
+        randomize_biases(&mut net, &mut r);
+        let x: Tensor<f64> = randn(4, 6, 1.0, &mut r);
+        let y = one_hot(&[0, 2, 1, 2], 3);
+        let mut ws = Workspace::new(&net, 4);
+        ws.load(&net, &x, &y).unwrap();
+        Bp::gradients(&net, &mut ws);
+        let bp: Vec<f64> = ws.grads.iter().flatten().flat_map(|t| t.data().to_vec()).collect();
+        let pc = Pc {
+            inference: InferenceConfig {
+                steps: 2000,
+                gamma: 0.2,
+                output: OutputMode::Nudge { beta: 1e-3 },
+                ..Default::default()
+            },
+        };
+        pc.gradients(&net, &mut ws, 0).unwrap();
+        let pcg: Vec<f64> = ws.grads.iter().flatten().flat_map(|t| t.data().to_vec()).collect();
+        let cos = cosine(&pcg, &bp);
+        assert!(cos > 0.99, "{conv:?}: cosine {cos}");
+        // and the magnitude matches too, up to O(beta)
+        let ratio = norm(&pcg) / norm(&bp);
+        assert!((ratio - 1.0).abs() < 0.05, "{conv:?}: norm ratio {ratio}");
+    }
+}
