@@ -79,7 +79,10 @@ impl InferenceConfig {
     /// [`Error::Config`] naming the key.
     pub fn validate(&self) -> Result<()> {
         if !(self.gamma.is_finite() && self.gamma > 0.0) {
-            return Err(Error::config("inference.gamma", format!("must be > 0, found {}", self.gamma)));
+            return Err(Error::config(
+                "inference.gamma",
+                format!("must be > 0, found {}", self.gamma),
+            ));
         }
         if !(0.0..1.0).contains(&self.momentum) {
             return Err(Error::config(
@@ -87,12 +90,18 @@ impl InferenceConfig {
                 format!("must be in [0, 1), found {}", self.momentum),
             ));
         }
-        if !(self.tol >= 0.0) {
-            return Err(Error::config("inference.tol", format!("must be >= 0, found {}", self.tol)));
+        if self.tol.is_nan() || self.tol < 0.0 {
+            return Err(Error::config(
+                "inference.tol",
+                format!("must be >= 0, found {}", self.tol),
+            ));
         }
         if let OutputMode::Nudge { beta } = self.output {
             if !(beta.is_finite() && beta > 0.0) {
-                return Err(Error::config("inference.output.beta", format!("must be > 0, found {beta}")));
+                return Err(Error::config(
+                    "inference.output.beta",
+                    format!("must be > 0, found {beta}"),
+                ));
             }
         }
         Ok(())
@@ -124,7 +133,12 @@ impl<T: Scalar> Net<T> {
         let mut total = 0.0;
         for l in 1..=l_max {
             let e = if l < l_max {
-                self.energies[l - 1].eval(&ws.x[l], &ws.mu[l], &mut ws.g[l], with_dx.then_some(&mut ws.dx[l]))
+                self.energies[l - 1].eval(
+                    &ws.x[l],
+                    &ws.mu[l],
+                    &mut ws.g[l],
+                    with_dx.then_some(&mut ws.dx[l]),
+                )
             } else {
                 match output {
                     OutputMode::Clamp => {
@@ -139,7 +153,8 @@ impl<T: Scalar> Net<T> {
                             Some(&mut ws.dx[l]),
                         );
                         // d/dx_L of beta * loss(target, x_L): the loss's gradient w.r.t. its "mu".
-                        let loss = self.energies[l - 1].eval(&ws.target, &ws.x[l], &mut ws.out_tmp, None);
+                        let loss =
+                            self.energies[l - 1].eval(&ws.target, &ws.x[l], &mut ws.out_tmp, None);
                         if with_dx {
                             Cpu.axpy(&mut ws.dx[l], T::of(beta), &ws.out_tmp);
                         }
@@ -156,14 +171,25 @@ impl<T: Scalar> Net<T> {
         if with_dx {
             for l in 2..=l_max {
                 let dx_below = &mut ws.dx[l - 1];
-                self.layers[l - 1].vjp_input(&ws.g[l], &mut ws.layer_ws[l - 1], dx_below, Accum::Add);
+                self.layers[l - 1].vjp_input(
+                    &ws.g[l],
+                    &mut ws.layer_ws[l - 1],
+                    dx_below,
+                    Accum::Add,
+                );
             }
         }
         total
     }
 
     /// Moves the free nodes one step along `-dx` with the node optimiser.
-    pub fn step_nodes(&self, ws: &mut Workspace<T>, cfg: &InferenceConfig, output: OutputMode, gamma: f64) {
+    pub fn step_nodes(
+        &self,
+        ws: &mut Workspace<T>,
+        cfg: &InferenceConfig,
+        output: OutputMode,
+        gamma: f64,
+    ) {
         let last = match output {
             OutputMode::Clamp => self.depth() - 1,
             OutputMode::Nudge { .. } => self.depth(),
@@ -174,7 +200,15 @@ impl<T: Scalar> Net<T> {
                 NodeOptim::Sgd => None,
                 _ => Some(&mut ws.vel[l]),
             };
-            Cpu.sgd_step(&mut ws.x[l], vel, &ws.dx[l], T::one(), lr, m, cfg.optimizer == NodeOptim::Nesterov);
+            Cpu.sgd_step(
+                &mut ws.x[l],
+                vel,
+                &ws.dx[l],
+                T::one(),
+                lr,
+                m,
+                cfg.optimizer == NodeOptim::Nesterov,
+            );
         }
     }
 
@@ -190,7 +224,12 @@ impl<T: Scalar> Net<T> {
     ///
     /// # Errors
     /// [`Error::NonFinite`] naming the batch, step and layer if the energy stops being finite.
-    pub fn infer(&self, ws: &mut Workspace<T>, cfg: &InferenceConfig, batch_index: usize) -> Result<InferenceStats> {
+    pub fn infer(
+        &self,
+        ws: &mut Workspace<T>,
+        cfg: &InferenceConfig,
+        batch_index: usize,
+    ) -> Result<InferenceStats> {
         let clamp = cfg.output == OutputMode::Clamp;
         self.forward(ws, clamp);
         for v in &mut ws.vel {

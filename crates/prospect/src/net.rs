@@ -81,7 +81,10 @@ impl MlpSpec {
             ));
         }
         if let Some(i) = self.sizes.iter().position(|&d| d == 0) {
-            return Err(Error::config("model.sizes", format!("width {i} is zero in {:?}", self.sizes)));
+            return Err(Error::config(
+                "model.sizes",
+                format!("width {i} is zero in {:?}", self.sizes),
+            ));
         }
         let l = self.sizes.len() - 1;
         if !self.precisions.is_empty() && self.precisions.len() != l {

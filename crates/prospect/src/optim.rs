@@ -66,7 +66,13 @@ pub struct Schedule {
 
 impl Default for Schedule {
     fn default() -> Self {
-        Self { kind: ScheduleKind::Constant, every: 1000, factor: 0.5, warmup: 0.1, final_factor: 0.1 }
+        Self {
+            kind: ScheduleKind::Constant,
+            every: 1000,
+            factor: 0.5,
+            warmup: 0.1,
+            final_factor: 0.1,
+        }
     }
 }
 
@@ -164,10 +170,10 @@ impl OptimConfig {
                 return bad(k, format!("must be in [0, 1), found {v}"));
             }
         }
-        if !(self.eps > 0.0) {
+        if self.eps.is_nan() || self.eps <= 0.0 {
             return bad("eps", format!("must be > 0, found {}", self.eps));
         }
-        if !(self.weight_decay >= 0.0) {
+        if self.weight_decay.is_nan() || self.weight_decay < 0.0 {
             return bad("weight_decay", format!("must be >= 0, found {}", self.weight_decay));
         }
         let s = &self.schedule;
@@ -210,7 +216,13 @@ impl<T: Scalar> WeightOptim<T> {
             .map(|l| {
                 let mut v = Vec::new();
                 l.for_each_param(&mut |_, p| {
-                    let z = || if stateful { Tensor::zeros(p.rows(), p.cols()) } else { Tensor::zeros(0, 0) };
+                    let z = || {
+                        if stateful {
+                            Tensor::zeros(p.rows(), p.cols())
+                        } else {
+                            Tensor::zeros(0, 0)
+                        }
+                    };
                     let second = cfg.kind == OptimKind::Adam || cfg.kind == OptimKind::Adamw;
                     v.push((z(), if second { z() } else { Tensor::zeros(0, 0) }));
                 });
@@ -226,7 +238,13 @@ impl<T: Scalar> WeightOptim<T> {
     }
 
     /// Applies one update to layer `index` (0-based) from its summed gradients over `batch` examples.
-    pub fn step_layer(&mut self, index: usize, layer: &mut dyn Layer<T>, grads: &[Tensor<T>], batch: usize) {
+    pub fn step_layer(
+        &mut self,
+        index: usize,
+        layer: &mut dyn Layer<T>,
+        grads: &[Tensor<T>],
+        batch: usize,
+    ) {
         let scale = T::of(match self.cfg.reduction {
             Reduction::Mean => 1.0 / batch.max(1) as f64,
             Reduction::Sum => 1.0,

@@ -2,7 +2,10 @@
 //! once the workspace is sized (the brief's "no allocation inside inference steps").
 
 use prospect::learn::{self, Batch};
-use prospect::{Activation, Convention, InferenceConfig, MlpSpec, Net, OptimConfig, OptimKind, Tensor, WeightOptim, Workspace};
+use prospect::{
+    Activation, Convention, InferenceConfig, MlpSpec, Net, OptimConfig, OptimKind, Tensor,
+    WeightOptim, Workspace,
+};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 

@@ -4,14 +4,20 @@
 mod common;
 
 use common::*;
-use prospect::learn::{self, Batch, Zil, ZilConfig, ZilSchedule, NodeInit};
+use prospect::learn::{self, Batch, NodeInit, Zil, ZilConfig, ZilSchedule};
 use prospect::{
     Activation, Convention, EnergyKind, Error, InferenceConfig, MlpSpec, Net, OptimConfig, Rule,
     Scalar, Tensor, WeightOptim, Workspace,
 };
 
 /// Trains one batch with `rule` from `net0` with SGD(lr) and returns the new network.
-fn one_batch<T: Scalar>(net0: &Net<T>, rule: &mut dyn Rule<T>, x: &Tensor<T>, y: &Tensor<T>, lr: f64) -> Net<T> {
+fn one_batch<T: Scalar>(
+    net0: &Net<T>,
+    rule: &mut dyn Rule<T>,
+    x: &Tensor<T>,
+    y: &Tensor<T>,
+    lr: f64,
+) -> Net<T> {
     let mut net = net0.clone();
     let mut opt = WeightOptim::new(OptimConfig::sgd(lr), &net).unwrap();
     let mut ws = Workspace::new(&net, x.rows());
@@ -94,7 +100,10 @@ fn zil_breaks_when_any_condition_is_broken() {
         let broken = [
             ("zero init", ZilConfig { init: NodeInit::Zero, ..Default::default() }),
             ("gamma 0.5", ZilConfig { gamma: 0.5, ..Default::default() }),
-            ("all layers at the end", ZilConfig { schedule: ZilSchedule::AllAtEnd, ..Default::default() }),
+            (
+                "all layers at the end",
+                ZilConfig { schedule: ZilSchedule::AllAtEnd, ..Default::default() },
+            ),
         ];
         for (what, cfg) in broken {
             let zil = one_batch(&net0, &mut Zil { cfg }, &x, &y, 0.1);
@@ -153,8 +162,24 @@ fn training_is_deterministic_for_a_seed() {
 #[test]
 fn layers_that_do_not_chain_are_a_shape_error_naming_the_layers() {
     let mut r = rng(1);
-    let l1 = prospect::Dense::<f32>::new(4, 5, Activation::Relu, Convention::Wf, true, Default::default(), &mut r);
-    let l2 = prospect::Dense::<f32>::new(6, 2, Activation::Relu, Convention::Wf, true, Default::default(), &mut r);
+    let l1 = prospect::Dense::<f32>::new(
+        4,
+        5,
+        Activation::Relu,
+        Convention::Wf,
+        true,
+        Default::default(),
+        &mut r,
+    );
+    let l2 = prospect::Dense::<f32>::new(
+        6,
+        2,
+        Activation::Relu,
+        Convention::Wf,
+        true,
+        Default::default(),
+        &mut r,
+    );
     let e = Net::new(
         vec![Box::new(l1), Box::new(l2)],
         vec![EnergyKind::Gaussian.build(1.0), EnergyKind::Gaussian.build(1.0)],
@@ -167,25 +192,39 @@ fn layers_that_do_not_chain_are_a_shape_error_naming_the_layers() {
 
 #[test]
 fn batch_shape_mismatches_name_both_shapes() {
-    let net: Net<f32> = Net::mlp(&MlpSpec::new(&[4, 8, 3], Activation::Tanh, Convention::Wf), 0).unwrap();
+    let net: Net<f32> =
+        Net::mlp(&MlpSpec::new(&[4, 8, 3], Activation::Tanh, Convention::Wf), 0).unwrap();
     let mut opt = WeightOptim::new(OptimConfig::sgd(0.1), &net).unwrap();
     let mut ws = Workspace::new(&net, 2);
     let mut rule = learn::build::<f32>("pc", &InferenceConfig::default()).unwrap();
     let mut net2 = net.clone();
     let x = Tensor::zeros(2, 5);
     let y = Tensor::zeros(2, 3);
-    let msg = rule.train_batch(&mut net2, &mut opt, Batch { x: &x, y: &y, index: 0 }, &mut ws).unwrap_err().to_string();
-    assert!(msg.contains("input vs layer 1") && msg.contains("[2, 4]") && msg.contains("[2, 5]"), "{msg}");
+    let msg = rule
+        .train_batch(&mut net2, &mut opt, Batch { x: &x, y: &y, index: 0 }, &mut ws)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("input vs layer 1") && msg.contains("[2, 4]") && msg.contains("[2, 5]"),
+        "{msg}"
+    );
     let x = Tensor::zeros(2, 4);
     let y = Tensor::zeros(2, 2);
-    let msg = rule.train_batch(&mut net2, &mut opt, Batch { x: &x, y: &y, index: 0 }, &mut ws).unwrap_err().to_string();
-    assert!(msg.contains("target vs layer 2") && msg.contains("[2, 3]") && msg.contains("[2, 2]"), "{msg}");
+    let msg = rule
+        .train_batch(&mut net2, &mut opt, Batch { x: &x, y: &y, index: 0 }, &mut ws)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("target vs layer 2") && msg.contains("[2, 3]") && msg.contains("[2, 2]"),
+        "{msg}"
+    );
     assert!(net.predict(&Tensor::zeros(1, 3)).is_err());
 }
 
 #[test]
 fn divergence_is_an_error_naming_batch_step_and_layer() {
-    let net0: Net<f32> = Net::mlp(&MlpSpec::new(&[4, 8, 8, 3], Activation::Identity, Convention::Wf), 0).unwrap();
+    let net0: Net<f32> =
+        Net::mlp(&MlpSpec::new(&[4, 8, 8, 3], Activation::Identity, Convention::Wf), 0).unwrap();
     let x = Tensor::full(4, 4, 1.0e3f32);
     let y = Tensor::full(4, 3, -1.0e3f32);
     for algo in ["pc", "ipc", "zil", "bp"] {
@@ -196,7 +235,9 @@ fn divergence_is_an_error_naming_batch_step_and_layer() {
         let mut ws = Workspace::new(&net, 4);
         let mut err = None;
         for index in 0..50 {
-            if let Err(e) = rule.train_batch(&mut net, &mut opt, Batch { x: &x, y: &y, index }, &mut ws) {
+            if let Err(e) =
+                rule.train_batch(&mut net, &mut opt, Batch { x: &x, y: &y, index }, &mut ws)
+            {
                 err = Some(e);
                 break;
             }

@@ -5,7 +5,8 @@ mod common;
 use common::*;
 use prospect::learn::{Bp, Pc};
 use prospect::{
-    Activation, Convention, EnergyKind, InferenceConfig, MlpSpec, Net, OutputMode, Tensor, Workspace,
+    Activation, Convention, EnergyKind, InferenceConfig, MlpSpec, Net, OutputMode, Tensor,
+    Workspace,
 };
 
 /// Total energy at the current nodes (predictions recomputed from layer 1).
@@ -16,7 +17,12 @@ fn energy(net: &Net<f64>, ws: &mut Workspace<f64>, out: OutputMode) -> f64 {
 
 /// dE/dx for every free node and dE/dθ for every parameter, against central differences.
 /// A wrong sign, a missing f' factor or a transposed product each fail this test.
-fn check_local_gradients(act: Activation, conv: Convention, out_energy: EnergyKind, out: OutputMode) {
+fn check_local_gradients(
+    act: Activation,
+    conv: Convention,
+    out_energy: EnergyKind,
+    out: OutputMode,
+) {
     let mut r = rng(11);
     let mut spec = MlpSpec::new(&[5, 7, 6, 4], act, conv);
     spec.output_energy = out_energy;
@@ -63,13 +69,12 @@ fn check_local_gradients(act: Activation, conv: Convention, out_energy: EnergyKi
         }
     }
     for li in 0..3 {
-        let mut p_index = 0;
         let mut names = vec![];
         net.layers[li].for_each_param(&mut |n, _| names.push(n));
-        for name in names {
+        for (p_index, name) in names.into_iter().enumerate() {
             let len = grads[li][p_index].len();
             for i in 0..len {
-                let mut set = |net: &mut Net<f64>, delta: f64| {
+                let set = |net: &mut Net<f64>, delta: f64| {
                     let mut k = 0;
                     net.layers[li].for_each_param_mut(&mut |_, p| {
                         if k == p_index {
@@ -85,9 +90,12 @@ fn check_local_gradients(act: Activation, conv: Convention, out_energy: EnergyKi
                 set(&mut net, h);
                 let fd = (ep - em) / (2.0 * h);
                 let a = grads[li][p_index].data()[i];
-                assert!((a - fd).abs() < tol(fd), "{what}: dE/d{name}_{}[{i}] = {a}, fd {fd}", li + 1);
+                assert!(
+                    (a - fd).abs() < tol(fd),
+                    "{what}: dE/d{name}_{}[{i}] = {a}, fd {fd}",
+                    li + 1
+                );
             }
-            p_index += 1;
         }
     }
 }
@@ -138,7 +146,10 @@ fn linear_chain_relaxes_to_closed_form_equilibrium() {
         let a: Vec<Vec<f64>> = (0..5)
             .map(|i| {
                 (0..5)
-                    .map(|j| (i == j) as u8 as f64 + (0..4).map(|k| w2.at(k, i) * w2.at(k, j)).sum::<f64>())
+                    .map(|j| {
+                        (i == j) as u8 as f64
+                            + (0..4).map(|k| w2.at(k, i) * w2.at(k, j)).sum::<f64>()
+                    })
                     .collect()
             })
             .collect();

@@ -56,7 +56,12 @@ impl<T: Scalar> Energy<T> for CrossEntropy {
         for (r, o) in out.iter_mut().enumerate().take(x.rows()) {
             let m = mu.row(r).iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b.f64()));
             let lse = m + mu.row(r).iter().map(|&v| (v.f64() - m).exp()).sum::<f64>().ln();
-            *o = -x.row(r).iter().zip(mu.row(r)).map(|(&t, &v)| t.f64() * (v.f64() - lse)).sum::<f64>();
+            *o = -x
+                .row(r)
+                .iter()
+                .zip(mu.row(r))
+                .map(|(&t, &v)| t.f64() * (v.f64() - lse))
+                .sum::<f64>();
         }
     }
 

@@ -105,9 +105,7 @@ impl Activation {
                     + half * x * (T::one() - t * t) * c * (T::one() + T::of(3.0) * k * x2);
                 (y, dy)
             }
-            Activation::Softplus => {
-                (x.max(T::zero()) + (-x.abs()).exp().ln_1p(), sigmoid(x))
-            }
+            Activation::Softplus => (x.max(T::zero()) + (-x.abs()).exp().ln_1p(), sigmoid(x)),
         }
     }
 

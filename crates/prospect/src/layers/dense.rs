@@ -148,7 +148,16 @@ impl<T: Scalar> Layer<T> for Dense<T> {
             }
             Convention::Fw => {
                 // dE/dx_in = (g ⊙ f'(z)) W
-                Cpu.gemm(dx, accum, &ws.delta, Trans::N, &self.weight, Trans::N, T::one(), Par::Auto);
+                Cpu.gemm(
+                    dx,
+                    accum,
+                    &ws.delta,
+                    Trans::N,
+                    &self.weight,
+                    Trans::N,
+                    T::one(),
+                    Par::Auto,
+                );
             }
         }
     }

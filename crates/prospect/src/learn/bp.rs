@@ -28,7 +28,13 @@ impl Bp {
             let (lo, hi) = ws.g.split_at_mut(l);
             let g = &hi[0];
             layer.backward_prep(g, &mut ws.layer_ws[l - 1]);
-            layer.param_grads(g, &ws.x[l - 1], &ws.layer_ws[l - 1], &mut ws.grads[l - 1], Accum::Replace);
+            layer.param_grads(
+                g,
+                &ws.x[l - 1],
+                &ws.layer_ws[l - 1],
+                &mut ws.grads[l - 1],
+                Accum::Replace,
+            );
             if l > 1 {
                 layer.vjp_input(g, &mut ws.layer_ws[l - 1], &mut lo[l - 1], Accum::Replace);
             }

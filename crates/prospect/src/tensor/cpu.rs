@@ -275,7 +275,9 @@ impl Backend for Cpu {
             let mut e = 0.0;
             match gx {
                 Some(gx) => {
-                    for (((a, b), &xv), &mv) in gm.iter_mut().zip(gx).zip(&xd[lo..hi]).zip(&md[lo..hi]) {
+                    for (((a, b), &xv), &mv) in
+                        gm.iter_mut().zip(gx).zip(&xd[lo..hi]).zip(&md[lo..hi])
+                    {
                         let (p, q, v) = f(xv, mv);
                         *a = p;
                         *b = q;
@@ -303,12 +305,13 @@ impl Backend for Cpu {
         match g_x {
             Some(gx) => {
                 assert_eq!(gx.shape(), x.shape());
-                gm.par_chunks_mut(chunk).zip(gx.data_mut().par_chunks_mut(chunk)).enumerate().for_each(
-                    |(i, (a, b))| {
+                gm.par_chunks_mut(chunk)
+                    .zip(gx.data_mut().par_chunks_mut(chunk))
+                    .enumerate()
+                    .for_each(|(i, (a, b))| {
                         let v = kernel(i * chunk, a, Some(b));
                         partial[i].store(v.to_bits(), Ordering::Relaxed);
-                    },
-                )
+                    })
             }
             None => gm.par_chunks_mut(chunk).enumerate().for_each(|(i, a)| {
                 let v = kernel(i * chunk, a, None);
@@ -352,9 +355,10 @@ impl Backend for Cpu {
                 if chunk >= len {
                     f(pd, vd, gd)
                 } else {
-                    pd.par_chunks_mut(chunk).zip(vd.par_chunks_mut(chunk)).enumerate().for_each(
-                        |(i, (pp, vv))| f(pp, vv, &gd[i * chunk..i * chunk + pp.len()]),
-                    )
+                    pd.par_chunks_mut(chunk)
+                        .zip(vd.par_chunks_mut(chunk))
+                        .enumerate()
+                        .for_each(|(i, (pp, vv))| f(pp, vv, &gd[i * chunk..i * chunk + pp.len()]))
                 }
             }
         }

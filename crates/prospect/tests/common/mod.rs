@@ -65,7 +65,11 @@ pub fn cosine(a: &[f64], b: &[f64]) -> f64 {
 
 /// Four Gaussian blobs at the XOR corners (±1, ±1), std 0.25, padded with `extra` noise
 /// dimensions; class = whether the signs differ (not linearly separable).
-pub fn xor_blobs<T: Scalar>(n: usize, extra: usize, seed: u64) -> (Tensor<T>, Tensor<T>, Vec<usize>) {
+pub fn xor_blobs<T: Scalar>(
+    n: usize,
+    extra: usize,
+    seed: u64,
+) -> (Tensor<T>, Tensor<T>, Vec<usize>) {
     let mut r = rng(seed);
     let noise = Normal::new(0.0, 0.25).unwrap();
     let mut labels = Vec::with_capacity(n);
