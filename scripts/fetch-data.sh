@@ -71,7 +71,7 @@ all_valid() {
 }
 
 WORK=""
-cleanup() { [ -n "$WORK" ] && rm -rf "$WORK"; }
+cleanup() { if [ -n "$WORK" ]; then rm -rf "$WORK"; fi; }
 trap cleanup EXIT
 workdir() {
     if [ -z "$WORK" ]; then

@@ -3,7 +3,7 @@
 use crate::energy::{Energy, EnergyKind};
 use crate::error::{Error, Result};
 use crate::layers::{zeros_like_params, Activation, Convention, Dense, Init, Layer, LayerWs};
-use crate::tensor::{Scalar, Tensor};
+use crate::tensor::{Backend, Scalar, Tensor};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
@@ -330,6 +330,10 @@ pub struct Workspace<T: Scalar> {
     pub out_tmp: Tensor<T>,
     /// Energy of each layer at the last evaluation (index `l`; index 0 unused).
     pub layer_energy: Vec<f64>,
+    /// Row shards of the batch, one per thread, for rules that relax examples independently.
+    pub shards: Vec<Workspace<T>>,
+    /// What the last inference on this workspace did (filled per shard).
+    pub last: crate::infer::InferenceStats,
 }
 
 impl<T: Scalar> Workspace<T> {
@@ -350,6 +354,8 @@ impl<T: Scalar> Workspace<T> {
             target: Tensor::zeros(batch, d_out),
             out_tmp: Tensor::zeros(batch, d_out),
             layer_energy: vec![0.0; sizes.len()],
+            shards: Vec::new(),
+            last: Default::default(),
         }
     }
 
@@ -360,6 +366,41 @@ impl<T: Scalar> Workspace<T> {
             && self.x.iter().zip(net.sizes()).all(|(t, d)| t.cols() == d);
         if !fits {
             *self = Self::new(net, batch);
+        }
+    }
+
+    /// Splits the batch `x`, `y` row-wise into `n` shard workspaces (sized on first use).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] on mismatched shapes.
+    pub fn load_shards(&mut self, net: &Net<T>, x: &Tensor<T>, y: &Tensor<T>, n: usize) -> Result<()> {
+        net.check_batch(x, Some(y))?;
+        self.ensure(net, x.rows());
+        let b = x.rows();
+        let rows = |i: usize| (i * b / n, (i + 1) * b / n);
+        if self.shards.len() != n {
+            self.shards = (0..n).map(|i| Workspace::new(net, rows(i).1 - rows(i).0)).collect();
+        }
+        let (dx, dy) = (x.cols(), y.cols());
+        for (i, s) in self.shards.iter_mut().enumerate() {
+            let (lo, hi) = rows(i);
+            s.ensure(net, hi - lo);
+            s.x[0].copy_from_slice(&x.data()[lo * dx..hi * dx]);
+            s.target.copy_from_slice(&y.data()[lo * dy..hi * dy]);
+        }
+        Ok(())
+    }
+
+    /// Sums the shards' parameter gradients into `self.grads` (in shard order).
+    pub fn reduce_shard_grads(&mut self) {
+        let (first, rest) = self.shards.split_first().expect("at least one shard");
+        for (l, layer_grads) in self.grads.iter_mut().enumerate() {
+            for (p, g) in layer_grads.iter_mut().enumerate() {
+                g.copy_from(&first.grads[l][p]);
+                for s in rest {
+                    crate::tensor::Cpu.axpy(g, T::one(), &s.grads[l][p]);
+                }
+            }
         }
     }
 

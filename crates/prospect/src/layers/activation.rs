@@ -57,11 +57,11 @@ impl Activation {
                     T::of(a) * x
                 }
             }
-            Activation::Tanh => x.tanh(),
+            Activation::Tanh => x.tanh_v(),
             Activation::Sigmoid => sigmoid(x),
             Activation::Gelu => {
                 let u = T::of(SQRT_2_OVER_PI) * (x + T::of(GELU_C) * x * x * x);
-                T::of(0.5) * x * (T::one() + u.tanh())
+                T::of(0.5) * x * (T::one() + u.tanh_v())
             }
             Activation::Softplus => x.max(T::zero()) + (-x.abs()).exp().ln_1p(),
         }
@@ -73,21 +73,16 @@ impl Activation {
         match self {
             Activation::Identity => (x, T::one()),
             Activation::Relu => {
-                if x > T::zero() {
-                    (x, T::one())
-                } else {
-                    (T::zero(), T::zero())
-                }
+                let pos = x > T::zero();
+                (if pos { x } else { T::zero() }, if pos { T::one() } else { T::zero() })
             }
             Activation::LeakyRelu(a) => {
-                if x > T::zero() {
-                    (x, T::one())
-                } else {
-                    (T::of(a) * x, T::of(a))
-                }
+                let pos = x > T::zero();
+                let s = if pos { T::one() } else { T::of(a) };
+                (s * x, s)
             }
             Activation::Tanh => {
-                let t = x.tanh();
+                let t = x.tanh_v();
                 (t, T::one() - t * t)
             }
             Activation::Sigmoid => {
@@ -98,7 +93,7 @@ impl Activation {
                 let c = T::of(SQRT_2_OVER_PI);
                 let k = T::of(GELU_C);
                 let x2 = x * x;
-                let t = (c * (x + k * x2 * x)).tanh();
+                let t = (c * (x + k * x2 * x)).tanh_v();
                 let half = T::of(0.5);
                 let y = half * x * (T::one() + t);
                 let dy = half * (T::one() + t)
@@ -125,18 +120,26 @@ impl Activation {
     /// `out = f(x)`, `deriv = f'(x)` over slices, in one pass.
     #[inline]
     pub fn apply_with_deriv<T: Scalar>(self, x: &[T], out: &mut [T], deriv: &mut [T]) {
+        // One monomorphic loop per activation, so each one vectorises.
+        #[inline(always)]
+        fn each<T: Scalar>(x: &[T], out: &mut [T], deriv: &mut [T], f: impl Fn(T) -> (T, T)) {
+            for ((o, d), &v) in out.iter_mut().zip(deriv.iter_mut()).zip(x) {
+                let (y, dy) = f(v);
+                *o = y;
+                *d = dy;
+            }
+        }
         match self {
             Activation::Identity => {
                 out.copy_from_slice(x);
                 deriv.fill(T::one());
             }
-            _ => {
-                for ((o, d), &v) in out.iter_mut().zip(deriv.iter_mut()).zip(x) {
-                    let (y, dy) = self.f_df(v);
-                    *o = y;
-                    *d = dy;
-                }
-            }
+            Activation::Relu => each(x, out, deriv, |v| Activation::Relu.f_df(v)),
+            Activation::LeakyRelu(a) => each(x, out, deriv, |v| Activation::LeakyRelu(a).f_df(v)),
+            Activation::Tanh => each(x, out, deriv, |v| Activation::Tanh.f_df(v)),
+            Activation::Sigmoid => each(x, out, deriv, |v| Activation::Sigmoid.f_df(v)),
+            Activation::Gelu => each(x, out, deriv, |v| Activation::Gelu.f_df(v)),
+            Activation::Softplus => each(x, out, deriv, |v| Activation::Softplus.f_df(v)),
         }
     }
 
@@ -146,14 +149,11 @@ impl Activation {
     }
 }
 
+/// `sigmoid(x) = (1 + tanh(x / 2)) / 2`: stable for all `x` and branch-free.
 #[inline(always)]
 fn sigmoid<T: Scalar>(x: T) -> T {
-    if x >= T::zero() {
-        T::one() / (T::one() + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (T::one() + e)
-    }
+    let half = T::of(0.5);
+    half + half * (half * x).tanh_v()
 }
 
 impl fmt::Display for Activation {

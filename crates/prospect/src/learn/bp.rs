@@ -4,7 +4,8 @@
 //! `dL/dx_{l-1} = VJP_l(dL/dx_l)` from the output down, and the same layer-local
 //! parameter gradients as PC, evaluated with these backpropagated errors.
 
-use super::{check_finite, macs, Batch, BatchStats, Rule};
+use super::{check_finite, combine, par_shards, shard_count, Batch, BatchStats, ProductCounts, Rule};
+use crate::infer::InferenceStats;
 use crate::error::Result;
 use crate::net::{count_correct, Net, Workspace};
 use crate::optim::WeightOptim;
@@ -55,18 +56,31 @@ impl<T: Scalar> Rule<T> for Bp {
         batch: Batch<'_, T>,
         ws: &mut Workspace<T>,
     ) -> Result<BatchStats> {
-        ws.load(net, batch.x, batch.y)?;
-        let loss = Self::gradients(net, ws);
-        check_finite(net, ws, loss, batch.index, 0)?;
-        let correct = count_correct(&ws.mu[net.depth()], &ws.target);
-        opt.step(net, &ws.grads, ws.batch);
+        let shards = shard_count(batch.x.rows());
+        let (loss, correct) = if shards > 1 {
+            ws.load_shards(net, batch.x, batch.y, shards)?;
+            let net_ref: &Net<T> = net;
+            par_shards(&mut ws.shards, &|sh| {
+                let loss = Self::gradients(net_ref, sh);
+                let correct = count_correct(&sh.mu[net_ref.depth()], &sh.target);
+                sh.last = InferenceStats { initial_energy: loss, correct, ..Default::default() };
+                check_finite(net_ref, sh, loss, batch.index, 0)
+            })?;
+            ws.reduce_shard_grads();
+            let s = combine(ws.shards.iter().map(|sh| sh.last));
+            (s.initial_energy, s.correct)
+        } else {
+            ws.load(net, batch.x, batch.y)?;
+            let loss = Self::gradients(net, ws);
+            check_finite(net, ws, loss, batch.index, 0)?;
+            (loss, count_correct(&ws.mu[net.depth()], &ws.target))
+        };
+        opt.step(net, &ws.grads, batch.x.rows());
         opt.end_batch();
-        Ok(BatchStats { examples: ws.batch, loss, energy: loss, steps: 0, correct })
+        Ok(BatchStats { examples: batch.x.rows(), loss, energy: loss, steps: 0, correct })
     }
 
-    fn flops_per_example(&self, net: &Net<T>) -> u64 {
-        let (all, upper) = macs(net);
-        // forward + parameter gradients + input VJPs above layer 1
-        2 * (2 * all + upper)
+    fn product_counts(&self, _net: &Net<T>) -> ProductCounts {
+        ProductCounts { forward_first: 1, forward_upper: 1, vjp_upper: 1, param_grads: 1 }
     }
 }

@@ -3,7 +3,7 @@
 //! Same energy as PC, but at every inference step the weights are updated together with
 //! the nodes from the same errors (incremental EM): no phase switch, no wait for equilibrium.
 
-use super::{check_finite, macs, Batch, BatchStats, Rule};
+use super::{check_finite, ProductCounts, Batch, BatchStats, Rule};
 use crate::error::Result;
 use crate::infer::{InferenceConfig, OutputMode};
 use crate::net::{count_correct, Net, Workspace};
@@ -61,10 +61,9 @@ impl<T: Scalar> Rule<T> for Ipc {
         Ok(stats)
     }
 
-    fn flops_per_example(&self, net: &Net<T>) -> u64 {
-        let (all, upper) = macs(net);
+    fn product_counts(&self, _net: &Net<T>) -> ProductCounts {
+        // weights change at every step, so every prediction is recomputed
         let t = self.inference.steps.max(1) as u64;
-        // forward; predictions at steps 1..T; T x (input VJPs + parameter grads)
-        2 * (all + (t - 1) * all + t * (upper + all))
+        ProductCounts { forward_first: t, forward_upper: t, vjp_upper: t, param_grads: t }
     }
 }

@@ -13,7 +13,7 @@ pub use pc::Pc;
 pub use zil::{NodeInit, Zil, ZilConfig, ZilSchedule};
 
 use crate::error::{Error, Result};
-use crate::infer::InferenceConfig;
+use crate::infer::{InferenceConfig, InferenceStats};
 use crate::net::{Net, Workspace};
 use crate::optim::WeightOptim;
 use crate::tensor::{Scalar, Tensor};
@@ -59,8 +59,37 @@ pub trait Rule<T: Scalar>: Send {
         batch: Batch<'_, T>,
         ws: &mut Workspace<T>,
     ) -> Result<BatchStats>;
+    /// How many matrix products of each kind one training batch performs.
+    fn product_counts(&self, net: &Net<T>) -> ProductCounts;
     /// Floating-point operations per training example, counted analytically from the products.
-    fn flops_per_example(&self, net: &Net<T>) -> u64;
+    fn flops_per_example(&self, net: &Net<T>) -> u64 {
+        self.product_counts(net).flops_per_example(net)
+    }
+}
+
+/// Matrix products per training batch, by kind; each count is per layer of its group.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProductCounts {
+    /// Forward products of layer 1 (`mu_1` from the clamped input).
+    pub forward_first: u64,
+    /// Forward products of each layer 2..=L.
+    pub forward_upper: u64,
+    /// Input VJPs of each layer 2..=L (layer 1's input is clamped, so it needs none).
+    pub vjp_upper: u64,
+    /// Parameter-gradient products of every layer.
+    pub param_grads: u64,
+}
+
+impl ProductCounts {
+    /// `2 x` multiply-adds per example of these products on `net`.
+    pub fn flops_per_example<T: Scalar>(&self, net: &Net<T>) -> u64 {
+        let (all, upper) = macs(net);
+        let first = all - upper;
+        2 * (self.forward_first * first
+            + self.forward_upper * upper
+            + self.vjp_upper * upper
+            + self.param_grads * all)
+    }
 }
 
 /// The rules and a line about each.
@@ -89,6 +118,41 @@ pub fn build<T: Scalar>(name: &str, inference: &InferenceConfig) -> Result<Box<d
                 format!("unknown rule `{name}`; valid: {}", valid.join(", ")),
             ));
         }
+    })
+}
+
+/// Smallest shard worth a thread of its own.
+const MIN_SHARD_ROWS: usize = 16;
+
+/// Number of row shards a batch of `batch` examples is split into (one per thread; 1 = none).
+pub fn shard_count(batch: usize) -> usize {
+    crate::tensor::threads().min(batch / MIN_SHARD_ROWS).max(1)
+}
+
+/// Runs `f` on every shard, one rayon task per shard, each with sequential kernels.
+pub(crate) fn par_shards<T: Scalar>(
+    shards: &mut [Workspace<T>],
+    f: &(dyn Fn(&mut Workspace<T>) -> Result<()> + Sync),
+) -> Result<()> {
+    match shards.len() {
+        0 => Ok(()),
+        1 => crate::tensor::sequential(|| f(&mut shards[0])),
+        n => {
+            let (a, b) = shards.split_at_mut(n / 2);
+            let (ra, rb) = rayon::join(|| par_shards(a, f), || par_shards(b, f));
+            ra.and(rb)
+        }
+    }
+}
+
+/// Sums per-shard inference statistics (steps: the largest).
+pub(crate) fn combine(stats: impl Iterator<Item = InferenceStats>) -> InferenceStats {
+    stats.fold(InferenceStats::default(), |a, b| InferenceStats {
+        initial_energy: a.initial_energy + b.initial_energy,
+        final_energy: a.final_energy + b.final_energy,
+        steps: a.steps.max(b.steps),
+        gamma: b.gamma,
+        correct: a.correct + b.correct,
     })
 }
 

@@ -5,9 +5,9 @@
 //! then update the weights with the errors at the final nodes:
 //! `dE/dW_l = -e_l f(x_{l-1})^T` (convention `w_f`).
 
-use super::{macs, Batch, BatchStats, Rule};
+use super::{combine, par_shards, shard_count, Batch, BatchStats, ProductCounts, Rule};
 use crate::error::Result;
-use crate::infer::{InferenceConfig, OutputMode};
+use crate::infer::{InferenceConfig, InferenceStats, OutputMode};
 use crate::net::{Net, Workspace};
 use crate::optim::WeightOptim;
 use crate::tensor::Scalar;
@@ -30,18 +30,28 @@ impl Pc {
         net: &Net<T>,
         ws: &mut Workspace<T>,
         index: usize,
-    ) -> Result<crate::infer::InferenceStats> {
+    ) -> Result<InferenceStats> {
+        let stats = self.relax(net, ws, index)?;
+        self.scale_nudged(ws);
+        Ok(stats)
+    }
+
+    /// Inference then the summed parameter gradients, unscaled.
+    fn relax<T: Scalar>(&self, net: &Net<T>, ws: &mut Workspace<T>, index: usize) -> Result<InferenceStats> {
         let stats = net.infer(ws, &self.inference, index)?;
         for l in 1..=net.depth() {
             net.layer_param_grads(ws, l);
         }
+        Ok(stats)
+    }
+
+    fn scale_nudged<T: Scalar>(&self, ws: &mut Workspace<T>) {
         if let OutputMode::Nudge { beta } = self.inference.output {
             let s = T::of(1.0 / beta);
             for g in ws.grads.iter_mut().flatten() {
                 g.data_mut().iter_mut().for_each(|v| *v *= s);
             }
         }
-        Ok(stats)
     }
 }
 
@@ -57,16 +67,31 @@ impl<T: Scalar> Rule<T> for Pc {
         batch: Batch<'_, T>,
         ws: &mut Workspace<T>,
     ) -> Result<BatchStats> {
-        ws.load(net, batch.x, batch.y)?;
-        let s = self.gradients(net, ws, batch.index)?;
-        opt.step(net, &ws.grads, ws.batch);
+        let cfg = &self.inference;
+        // Examples relax independently unless a batch-wide energy decides gamma or stopping.
+        let shards = if cfg.halve_on_rise || cfg.tol > 0.0 { 1 } else { shard_count(batch.x.rows()) };
+        let s = if shards > 1 {
+            ws.load_shards(net, batch.x, batch.y, shards)?;
+            let (this, net_ref): (&Pc, &Net<T>) = (self, net);
+            par_shards(&mut ws.shards, &|sh| {
+                sh.last = this.relax(net_ref, sh, batch.index)?;
+                Ok(())
+            })?;
+            ws.reduce_shard_grads();
+            combine(ws.shards.iter().map(|sh| sh.last))
+        } else {
+            ws.load(net, batch.x, batch.y)?;
+            self.relax(net, ws, batch.index)?
+        };
+        self.scale_nudged(ws);
+        opt.step(net, &ws.grads, batch.x.rows());
         opt.end_batch();
         let loss = match self.inference.output {
             OutputMode::Clamp => s.initial_energy,
             OutputMode::Nudge { beta } => s.initial_energy / beta,
         };
         Ok(BatchStats {
-            examples: ws.batch,
+            examples: batch.x.rows(),
             loss,
             energy: s.final_energy,
             steps: s.steps,
@@ -74,10 +99,9 @@ impl<T: Scalar> Rule<T> for Pc {
         })
     }
 
-    fn flops_per_example(&self, net: &Net<T>) -> u64 {
-        let (all, upper) = macs(net);
+    fn product_counts(&self, _net: &Net<T>) -> ProductCounts {
+        // forward; T x (input VJPs + predictions above layer 1, which is clamped); grads once
         let t = self.inference.steps as u64;
-        // forward; T x (predictions above layer 1 + input VJPs above layer 1); parameter grads
-        2 * (2 * all + 2 * t * upper)
+        ProductCounts { forward_first: 1, forward_upper: 1 + t, vjp_upper: t, param_grads: 1 }
     }
 }

@@ -5,7 +5,7 @@
 //! `t = k`, the PC weight updates equal backprop's exactly. Each condition is a field of
 //! [`ZilConfig`] so that breaking it can be demonstrated.
 
-use super::{check_finite, macs, Batch, BatchStats, Rule};
+use super::{check_finite, ProductCounts, Batch, BatchStats, Rule};
 use crate::error::Result;
 use crate::infer::{InferenceConfig, OutputMode};
 use crate::net::{count_correct, Net, Workspace};
@@ -111,10 +111,9 @@ impl<T: Scalar> Rule<T> for Zil {
         Ok(stats)
     }
 
-    fn flops_per_example(&self, net: &Net<T>) -> u64 {
-        let (all, upper) = macs(net);
+    fn product_counts(&self, net: &Net<T>) -> ProductCounts {
+        // L steps; one layer's parameter gradients per step
         let l = net.depth() as u64;
-        // forward; predictions at steps 1..L-1; L x input VJPs; parameter grads once each
-        2 * (all + (l - 1) * upper + l * upper + all)
+        ProductCounts { forward_first: 1, forward_upper: l, vjp_upper: l, param_grads: 1 }
     }
 }

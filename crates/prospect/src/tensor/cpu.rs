@@ -32,18 +32,35 @@ pub fn threads() -> usize {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cpu;
 
+thread_local! {
+    static SEQ_SCOPE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every [`Par::Auto`] kernel on the calling thread only (used when the caller
+/// already parallelises at a coarser grain, e.g. one batch shard per thread).
+pub fn sequential<R>(f: impl FnOnce() -> R) -> R {
+    let prev = SEQ_SCOPE.with(|c| c.replace(true));
+    let r = f();
+    SEQ_SCOPE.with(|c| c.set(prev));
+    r
+}
+
+fn in_seq_scope() -> bool {
+    SEQ_SCOPE.with(|c| c.get())
+}
+
 fn gemm_threads(par: Par, work: usize) -> usize {
     match par {
         Par::Seq => 1,
         Par::Threads(n) => n.max(1),
-        Par::Auto if work >= GEMM_PAR_MIN => threads(),
+        Par::Auto if work >= GEMM_PAR_MIN && !in_seq_scope() => threads(),
         Par::Auto => 1,
     }
 }
 
 fn ew_chunk(len: usize) -> usize {
     let t = threads();
-    if t <= 1 || len < EW_PAR_MIN {
+    if t <= 1 || len < EW_PAR_MIN || in_seq_scope() {
         len.max(1)
     } else {
         len.div_ceil(t).max(4096)
@@ -270,29 +287,55 @@ impl Backend for Cpu {
         let (xd, md) = (x.data(), mu.data());
         let len = xd.len();
         let chunk = ew_chunk(len);
+        // Eight independent f64 lanes: the sum vectorises and stays deterministic.
         let kernel = |lo: usize, gm: &mut [T], gx: Option<&mut [T]>| -> f64 {
             let hi = lo + gm.len();
-            let mut e = 0.0;
+            let (xs, ms) = (&xd[lo..hi], &md[lo..hi]);
+            let mut acc = [0.0f64; 8];
             match gx {
                 Some(gx) => {
-                    for (((a, b), &xv), &mv) in
-                        gm.iter_mut().zip(gx).zip(&xd[lo..hi]).zip(&md[lo..hi])
+                    let mut i = 0;
+                    for (((a8, b8), x8), m8) in gm
+                        .chunks_exact_mut(8)
+                        .zip(gx.chunks_exact_mut(8))
+                        .zip(xs.chunks_exact(8))
+                        .zip(ms.chunks_exact(8))
                     {
-                        let (p, q, v) = f(xv, mv);
-                        *a = p;
-                        *b = q;
-                        e += v;
+                        for j in 0..8 {
+                            let (p, q, v) = f(x8[j], m8[j]);
+                            a8[j] = p;
+                            b8[j] = q;
+                            acc[j] += v;
+                        }
+                        i += 8;
+                    }
+                    for j in i..gm.len() {
+                        let (p, q, v) = f(xs[j], ms[j]);
+                        gm[j] = p;
+                        gx[j] = q;
+                        acc[0] += v;
                     }
                 }
                 None => {
-                    for ((a, &xv), &mv) in gm.iter_mut().zip(&xd[lo..hi]).zip(&md[lo..hi]) {
-                        let (p, _, v) = f(xv, mv);
-                        *a = p;
-                        e += v;
+                    let mut i = 0;
+                    for ((a8, x8), m8) in
+                        gm.chunks_exact_mut(8).zip(xs.chunks_exact(8)).zip(ms.chunks_exact(8))
+                    {
+                        for j in 0..8 {
+                            let (p, _, v) = f(x8[j], m8[j]);
+                            a8[j] = p;
+                            acc[j] += v;
+                        }
+                        i += 8;
+                    }
+                    for j in i..gm.len() {
+                        let (p, _, v) = f(xs[j], ms[j]);
+                        gm[j] = p;
+                        acc[0] += v;
                     }
                 }
             }
-            e
+            acc.iter().sum()
         };
         if chunk >= len {
             return kernel(0, g_mu.data_mut(), g_x.map(|t| t.data_mut()));

@@ -1,0 +1,58 @@
+//! One epoch of a small PC MLP on the real MNIST and Fashion-MNIST files.
+//!
+//! CI fetches both sets first (`bash scripts/fetch-data.sh all`), so there a missing file is
+//! a failure; elsewhere the test is skipped with a note.
+
+use prospect::data::{self, Split};
+use prospect::learn::{self, Batch};
+use prospect::{
+    Activation, Convention, InferenceConfig, MlpSpec, Net, OptimConfig, Tensor, WeightOptim,
+    Workspace,
+};
+
+fn one_epoch_accuracy(name: &str) -> Option<f64> {
+    let (mut train, mut test) =
+        match (data::load(name, Split::Train, None), data::load(name, Split::Test, None)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
+                assert!(std::env::var_os("CI").is_none(), "CI must fetch {name} first: {e}");
+                eprintln!("skipping {name}: {e}");
+                return None;
+            }
+        };
+    train.scale_unit();
+    test.scale_unit();
+    train.shuffle(1);
+    let spec = MlpSpec::new(&[784, 128, 10], Activation::Tanh, Convention::Wf);
+    let mut net: Net<f32> = Net::mlp(&spec, 0).unwrap();
+    let inference = InferenceConfig { steps: 8, gamma: 0.1, ..Default::default() };
+    let mut rule = learn::build::<f32>("pc", &inference).unwrap();
+    let mut opt = WeightOptim::new(OptimConfig::adam(3e-3), &net).unwrap();
+    let b = 64;
+    let mut ws = Workspace::new(&net, b);
+    for (index, batch) in train.batches(b, true).enumerate() {
+        let x = Tensor::from_vec(b, 784, batch.x.to_vec());
+        let y = Tensor::from_vec(b, 10, batch.one_hot());
+        rule.train_batch(&mut net, &mut opt, Batch { x: &x, y: &y, index }, &mut ws).unwrap();
+    }
+    let x = Tensor::from_vec(test.len(), 784, test.x.clone());
+    let y = Tensor::from_vec(test.len(), 10, test.one_hot());
+    let (_, correct) = net.evaluate(&x, &y).unwrap();
+    let acc = correct as f64 / test.len() as f64;
+    eprintln!("{name}: one PC epoch, test accuracy {acc:.4}");
+    Some(acc)
+}
+
+#[test]
+fn one_pc_epoch_on_mnist_reaches_90_percent() {
+    if let Some(acc) = one_epoch_accuracy("mnist") {
+        assert!(acc >= 0.90, "mnist test accuracy {acc}");
+    }
+}
+
+#[test]
+fn one_pc_epoch_on_fashion_mnist_reaches_75_percent() {
+    if let Some(acc) = one_epoch_accuracy("fashion-mnist") {
+        assert!(acc >= 0.75, "fashion-mnist test accuracy {acc}");
+    }
+}
