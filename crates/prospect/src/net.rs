@@ -363,7 +363,8 @@ impl<T: Scalar> Workspace<T> {
     pub fn ensure(&mut self, net: &Net<T>, batch: usize) {
         let fits = self.batch == batch
             && self.x.len() == net.depth() + 1
-            && self.x.iter().zip(net.sizes()).all(|(t, d)| t.cols() == d);
+            && self.x[0].cols() == net.d_in()
+            && self.x[1..].iter().zip(&net.layers).all(|(t, l)| t.cols() == l.d_out());
         if !fits {
             *self = Self::new(net, batch);
         }

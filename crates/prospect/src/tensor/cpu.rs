@@ -1,4 +1,4 @@
-//! The CPU backend: `gemm` for matrix products, rayon for element-wise work.
+//! The CPU backend: `faer` for matrix products, rayon for element-wise work.
 
 use super::backend::{Accum, Backend, Par, Trans};
 use super::{Scalar, Tensor};
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
 /// Below this many multiply-adds a product runs on one thread (thread hand-off costs more).
-const GEMM_PAR_MIN: usize = 1 << 21;
+const GEMM_PAR_MIN: usize = 1 << 22;
 /// Below this many elements an element-wise kernel runs on one thread.
 const EW_PAR_MIN: usize = 1 << 15;
 
@@ -67,6 +67,47 @@ fn ew_chunk(len: usize) -> usize {
     }
 }
 
+/// Reinterprets a slice of `T` as `U` when they are the same type.
+fn cast<T: 'static, U: 'static>(s: &[T]) -> Option<&[U]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<U>())
+        // SAFETY: T and U are the same type.
+        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr() as *const U, s.len()) })
+}
+
+/// Reinterprets a mutable slice of `T` as `U` when they are the same type.
+fn cast_mut<T: 'static, U: 'static>(s: &mut [T]) -> Option<&mut [U]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<U>())
+        // SAFETY: T and U are the same type.
+        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut U, s.len()) })
+}
+
+/// `dst[m, n] (=|+=) alpha op(a) op(b)` on row-major buffers, through faer.
+#[allow(clippy::too_many_arguments)]
+fn matmul_typed<U: faer::traits::ComplexField>(
+    dst: &mut [U],
+    (m, n): (usize, usize),
+    a: &[U],
+    ta: Trans,
+    b: &[U],
+    tb: Trans,
+    k: usize,
+    alpha: U,
+    accum: faer::Accum,
+    par: faer::Par,
+) {
+    use faer::{MatMut, MatRef};
+    let dst = MatMut::from_row_major_slice_mut(dst, m, n);
+    let a = match ta {
+        Trans::N => MatRef::from_row_major_slice(a, m, k),
+        Trans::T => MatRef::from_row_major_slice(a, k, m).transpose(),
+    };
+    let b = match tb {
+        Trans::N => MatRef::from_row_major_slice(b, k, n),
+        Trans::T => MatRef::from_row_major_slice(b, n, k).transpose(),
+    };
+    faer::linalg::matmul::matmul(dst, accum, a, b, alpha, par);
+}
+
 /// Applies `f` to aligned chunks of `dst` and of each input, in parallel for large tensors.
 macro_rules! par_zip {
     ($dst:expr, [$($src:expr),*], |$d:ident, $($s:ident),*| $body:block) => {{
@@ -105,13 +146,13 @@ impl Backend for Cpu {
         par: Par,
     ) {
         // Logical shapes: op(a) is [m, k], op(b) is [k, n].
-        let (m, k, a_rs, a_cs) = match ta {
-            Trans::N => (a.rows(), a.cols(), a.cols() as isize, 1isize),
-            Trans::T => (a.cols(), a.rows(), 1isize, a.cols() as isize),
+        let (m, k) = match ta {
+            Trans::N => (a.rows(), a.cols()),
+            Trans::T => (a.cols(), a.rows()),
         };
-        let (kb, n, b_rs, b_cs) = match tb {
-            Trans::N => (b.rows(), b.cols(), b.cols() as isize, 1isize),
-            Trans::T => (b.cols(), b.rows(), 1isize, b.cols() as isize),
+        let (kb, n) = match tb {
+            Trans::N => (b.rows(), b.cols()),
+            Trans::T => (b.cols(), b.rows()),
         };
         assert_eq!(k, kb, "gemm: inner dimensions {a:?}{ta:?} x {b:?}{tb:?}");
         assert_eq!(dst.shape(), [m, n], "gemm: destination {dst:?} for [{m}, {n}]");
@@ -125,33 +166,28 @@ impl Backend for Cpu {
             return;
         }
         let nt = gemm_threads(par, m * n * k);
-        let parallelism =
-            if nt > 1 { gemm::Parallelism::Rayon(nt) } else { gemm::Parallelism::None };
-        let read_dst = accum == Accum::Add;
-        // SAFETY: the strides describe in-bounds row-major views of the three buffers,
-        // whose shapes were checked above; dst does not alias a or b (distinct borrows).
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                dst.data_mut().as_mut_ptr(),
-                1,
-                n as isize,
-                read_dst,
-                a.data().as_ptr(),
-                a_cs,
-                a_rs,
-                b.data().as_ptr(),
-                b_cs,
-                b_rs,
-                T::one(),
-                alpha,
-                false,
-                false,
-                false,
-                parallelism,
-            );
+        let par = match std::num::NonZeroUsize::new(nt) {
+            Some(n) if nt > 1 => faer::Par::rayon(n.get()),
+            _ => faer::Par::Seq,
+        };
+        let accum = match accum {
+            Accum::Replace => faer::Accum::Replace,
+            Accum::Add => faer::Accum::Add,
+        };
+        if let (Some(d), Some(a), Some(b)) = (
+            cast_mut::<T, f32>(dst.data_mut()),
+            cast::<T, f32>(a.data()),
+            cast::<T, f32>(b.data()),
+        ) {
+            matmul_typed(d, (m, n), a, ta, b, tb, k, alpha.to_f32().unwrap_or(0.0), accum, par);
+        } else if let (Some(d), Some(a), Some(b)) = (
+            cast_mut::<T, f64>(dst.data_mut()),
+            cast::<T, f64>(a.data()),
+            cast::<T, f64>(b.data()),
+        ) {
+            matmul_typed(d, (m, n), a, ta, b, tb, k, alpha.to_f64().unwrap_or(0.0), accum, par);
+        } else {
+            unreachable!("Scalar is implemented for f32 and f64 only");
         }
     }
 
