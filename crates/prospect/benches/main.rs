@@ -70,8 +70,10 @@ fn gemm_shapes(c: &mut Criterion) {
         ("square 1024", 1024, 1024, 1024, Trans::N, Trans::N),
     ];
     for (name, m, k, n, ta, tb) in shapes {
-        let a = if ta == Trans::N { Tensor::full(m, k, 0.5f32) } else { Tensor::full(k, m, 0.5f32) };
-        let b = if tb == Trans::N { Tensor::full(k, n, 0.5f32) } else { Tensor::full(n, k, 0.5f32) };
+        let a =
+            if ta == Trans::N { Tensor::full(m, k, 0.5f32) } else { Tensor::full(k, m, 0.5f32) };
+        let b =
+            if tb == Trans::N { Tensor::full(k, n, 0.5f32) } else { Tensor::full(n, k, 0.5f32) };
         let mut dst = Tensor::zeros(m, n);
         g.throughput(Throughput::Elements(2 * (m * k * n) as u64)); // FLOPs
         g.bench_function(name, |bch| {

@@ -152,8 +152,9 @@ pub fn gemm_peak(
     min_time: Duration,
 ) -> f64 {
     let shards = shards.max(1);
-    let mut per_shard: Vec<Vec<GemmJob>> =
-        (0..shards).map(|i| gemm_jobs(net, (i + 1) * batch / shards - i * batch / shards, counts)).collect();
+    let mut per_shard: Vec<Vec<GemmJob>> = (0..shards)
+        .map(|i| gemm_jobs(net, (i + 1) * batch / shards - i * batch / shards, counts))
+        .collect();
     let flops: f64 = per_shard.iter().flatten().map(GemmJob::flops).sum();
     let mut pass = || {
         if shards == 1 {
@@ -193,7 +194,16 @@ impl GemmJob {
 
     fn run(&mut self) {
         for _ in 0..self.reps {
-            Cpu.gemm(&mut self.dst, Accum::Replace, &self.a, self.ta, &self.b, self.tb, 1.0, Par::Auto);
+            Cpu.gemm(
+                &mut self.dst,
+                Accum::Replace,
+                &self.a,
+                self.ta,
+                &self.b,
+                self.tb,
+                1.0,
+                Par::Auto,
+            );
         }
     }
 }
@@ -208,11 +218,32 @@ fn gemm_jobs(net: &Net<f32>, rows: usize, counts: &ProductCounts) -> Vec<GemmJob
         let w = Tensor::<f32>::full(d, di, 0.01);
         let g = Tensor::<f32>::full(rows, d, 0.1);
         let reps = if l == 0 { counts.forward_first } else { counts.forward_upper };
-        jobs.push(GemmJob { reps, dst: Tensor::zeros(rows, d), a: x.clone(), ta: Trans::N, b: w.clone(), tb: Trans::T });
+        jobs.push(GemmJob {
+            reps,
+            dst: Tensor::zeros(rows, d),
+            a: x.clone(),
+            ta: Trans::N,
+            b: w.clone(),
+            tb: Trans::T,
+        });
         if l > 0 {
-            jobs.push(GemmJob { reps: counts.vjp_upper, dst: Tensor::zeros(rows, di), a: g.clone(), ta: Trans::N, b: w, tb: Trans::N });
+            jobs.push(GemmJob {
+                reps: counts.vjp_upper,
+                dst: Tensor::zeros(rows, di),
+                a: g.clone(),
+                ta: Trans::N,
+                b: w,
+                tb: Trans::N,
+            });
         }
-        jobs.push(GemmJob { reps: counts.param_grads, dst: Tensor::zeros(d, di), a: g, ta: Trans::T, b: x, tb: Trans::N });
+        jobs.push(GemmJob {
+            reps: counts.param_grads,
+            dst: Tensor::zeros(d, di),
+            a: g,
+            ta: Trans::T,
+            b: x,
+            tb: Trans::N,
+        });
     }
     jobs
 }

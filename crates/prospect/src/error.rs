@@ -41,9 +41,9 @@ pub enum Error {
         /// What was non-finite.
         what: String,
     },
-        /// A dataset could not be read.
-        #[error(transparent)]
-        Data(#[from] crate::data::DataError),
+    /// A dataset could not be read.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
     /// A checkpoint could not be read or written.
     #[error("checkpoint {path}: {msg}")]
     Checkpoint {

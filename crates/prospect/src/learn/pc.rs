@@ -37,7 +37,12 @@ impl Pc {
     }
 
     /// Inference then the summed parameter gradients, unscaled.
-    fn relax<T: Scalar>(&self, net: &Net<T>, ws: &mut Workspace<T>, index: usize) -> Result<InferenceStats> {
+    fn relax<T: Scalar>(
+        &self,
+        net: &Net<T>,
+        ws: &mut Workspace<T>,
+        index: usize,
+    ) -> Result<InferenceStats> {
         let stats = net.infer(ws, &self.inference, index)?;
         for l in 1..=net.depth() {
             net.layer_param_grads(ws, l);
@@ -69,7 +74,8 @@ impl<T: Scalar> Rule<T> for Pc {
     ) -> Result<BatchStats> {
         let cfg = &self.inference;
         // Examples relax independently unless a batch-wide energy decides gamma or stopping.
-        let shards = if cfg.halve_on_rise || cfg.tol > 0.0 { 1 } else { shard_count(batch.x.rows()) };
+        let shards =
+            if cfg.halve_on_rise || cfg.tol > 0.0 { 1 } else { shard_count(batch.x.rows()) };
         let s = if shards > 1 {
             ws.load_shards(net, batch.x, batch.y, shards)?;
             let (this, net_ref): (&Pc, &Net<T>) = (self, net);

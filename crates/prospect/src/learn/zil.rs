@@ -5,7 +5,7 @@
 //! `t = k`, the PC weight updates equal backprop's exactly. Each condition is a field of
 //! [`ZilConfig`] so that breaking it can be demonstrated.
 
-use super::{check_finite, ProductCounts, Batch, BatchStats, Rule};
+use super::{check_finite, Batch, BatchStats, ProductCounts, Rule};
 use crate::error::Result;
 use crate::infer::{InferenceConfig, OutputMode};
 use crate::net::{count_correct, Net, Workspace};

@@ -174,17 +174,13 @@ impl Backend for Cpu {
             Accum::Replace => faer::Accum::Replace,
             Accum::Add => faer::Accum::Add,
         };
-        if let (Some(d), Some(a), Some(b)) = (
-            cast_mut::<T, f32>(dst.data_mut()),
-            cast::<T, f32>(a.data()),
-            cast::<T, f32>(b.data()),
-        ) {
+        if let (Some(d), Some(a), Some(b)) =
+            (cast_mut::<T, f32>(dst.data_mut()), cast::<T, f32>(a.data()), cast::<T, f32>(b.data()))
+        {
             matmul_typed(d, (m, n), a, ta, b, tb, k, alpha.to_f32().unwrap_or(0.0), accum, par);
-        } else if let (Some(d), Some(a), Some(b)) = (
-            cast_mut::<T, f64>(dst.data_mut()),
-            cast::<T, f64>(a.data()),
-            cast::<T, f64>(b.data()),
-        ) {
+        } else if let (Some(d), Some(a), Some(b)) =
+            (cast_mut::<T, f64>(dst.data_mut()), cast::<T, f64>(a.data()), cast::<T, f64>(b.data()))
+        {
             matmul_typed(d, (m, n), a, ta, b, tb, k, alpha.to_f64().unwrap_or(0.0), accum, par);
         } else {
             unreachable!("Scalar is implemented for f32 and f64 only");

@@ -1,0 +1,260 @@
+//! The `prospect` binary as a user runs it: the default run's files, errors for user mistakes
+//! (one line plus cause, non-zero exit, never a panic), eval/inspect, and a run killed with
+//! SIGKILL mid-epoch that resumes to the same weights as an uninterrupted one.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn prospect() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_prospect"));
+    c.env_remove("PROSPECT_DATA").stdin(Stdio::null());
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    prospect().args(args).output().expect("run prospect")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Asserts a failed run: exit code 1, an `error:` first line, no panic, and returns stderr.
+fn fails(out: &Output) -> String {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}\nstdout: {}", text(&out.stdout));
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+    err
+}
+
+fn metrics(dir: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn default_train_writes_a_complete_run_and_learns_the_digits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let out = run(&["train", "--out", dir.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
+    // Not a terminal: plain lines, one per epoch, no progress-bar escape codes.
+    assert!(!stdout.contains('\u{1b}'), "{stdout}");
+    assert!(stdout.contains("training digits-mlp (pc) on digits"), "{stdout}");
+    assert!(stdout.contains("epoch 20/20"), "{stdout}");
+    assert!(stdout.contains("done: test accuracy"), "{stdout}");
+    for f in
+        ["config.toml", "metrics.jsonl", "model.safetensors", "optimizer.safetensors", "curves.png"]
+    {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let png = fs::read(dir.join("curves.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(png.len() > 20_000, "curves.png is suspiciously small ({} bytes)", png.len());
+    let m = metrics(&dir);
+    assert_eq!(m.len(), 20);
+    for key in [
+        "epoch",
+        "train_loss",
+        "train_energy",
+        "test_accuracy",
+        "test_loss",
+        "seconds",
+        "samples_per_second",
+    ] {
+        assert!(m[0].get(key).is_some(), "metrics.jsonl lacks {key}");
+    }
+    let acc = m[19]["test_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.9, "the default preset should reach 90% test accuracy, got {acc}");
+    let cfg = fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(cfg.contains("preset = \"digits-mlp\"") && cfg.contains("[inference]"), "{cfg}");
+
+    // eval reports what the last epoch measured.
+    let out = run(&["eval", "--run", dir.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let e: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(e["accuracy"].as_f64().unwrap(), acc);
+    assert_eq!(e["examples"], 360);
+    assert_eq!(e["epoch"], 20);
+    let model = dir.join("model.safetensors");
+    let out = run(&["eval", "--checkpoint", model.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("digits test: accuracy"), "{}", text(&out.stdout));
+
+    // inspect lists the tensors and prints one as JSON.
+    let out = run(&["inspect", "--run", dir.to_str().unwrap()]);
+    let listing = text(&out.stdout);
+    assert!(listing.contains("layers.0.weight") && listing.contains("[128, 64]"), "{listing}");
+    assert!(listing.contains("epoch: 20"), "{listing}");
+    let out = run(&["inspect", "--run", dir.to_str().unwrap(), "--tensor", "layers.1.bias"]);
+    let t: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(t["shape"], serde_json::json!([10]));
+    assert_eq!(t["values"].as_array().unwrap().len(), 10);
+
+    // Training into the same directory again is refused with the resume command.
+    let err = fails(&run(&["train", "--out", dir.to_str().unwrap(), "-q"]));
+    assert!(err.contains("--resume"), "{err}");
+    // Resuming a finished run does nothing and succeeds.
+    let out = run(&["train", "--resume", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(metrics(&dir).len(), 20);
+}
+
+#[test]
+fn a_bad_preset_lists_the_presets() {
+    let err = fails(&run(&["train", "--preset", "nope", "-q"]));
+    assert!(err.contains("unknown preset `nope`"), "{err}");
+    for p in ["digits-mlp", "mnist-mlp-pcx", "fmnist-mlp-pcx", "mnist-mlp-bp"] {
+        assert!(err.contains(p), "{err}");
+    }
+    let out = run(&["presets"]);
+    let list = text(&out.stdout);
+    assert_eq!(list.lines().count(), 4, "{list}");
+    assert!(list.lines().next().unwrap().contains("(default)"), "{list}");
+    let out = run(&["presets", "--show", "mnist-mlp-pcx"]);
+    assert!(text(&out.stdout).contains("gamma = 0.0105"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn an_unknown_set_key_is_named_with_the_valid_ones() {
+    let err = fails(&run(&["train", "--set", "inference.stepz=16", "-q"]));
+    assert!(err.contains("`inference.stepz`"), "{err}");
+    assert!(err.contains("steps, gamma"), "{err}");
+    let err = fails(&run(&["train", "--set", "inference.steps=lots", "-q"]));
+    assert!(err.contains("`inference.steps`") && err.contains("invalid type"), "{err}");
+    let err = fails(&run(&["train", "--algo", "hebb", "-q"]));
+    assert!(err.contains("valid: bp, pc, ipc, zil"), "{err}");
+    // A clap usage error exits 2 with usage, not a panic.
+    let out = run(&["train", "--epochs", "many"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!text(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn a_missing_dataset_prints_the_fetch_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = prospect()
+        .args(["train", "--preset", "mnist-mlp-pcx", "--out"])
+        .arg(tmp.path().join("run"))
+        .env("PROSPECT_DATA", tmp.path())
+        .output()
+        .unwrap();
+    let err = fails(&out);
+    assert!(err.starts_with("error: the mnist dataset is not on this machine"), "{err}");
+    assert!(err.contains("fix: prospect data fetch mnist"), "{err}");
+    assert!(!tmp.path().join("run").exists(), "no run directory for a run that never started");
+    let err = fails(
+        &prospect()
+            .args(["data", "verify", "fashion-mnist"])
+            .env("PROSPECT_DATA", tmp.path())
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("prospect data fetch fashion-mnist"), "{err}");
+}
+
+#[test]
+fn eval_and_inspect_errors_name_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("model.safetensors");
+    fs::write(&bad, b"definitely not safetensors").unwrap();
+    let err = fails(&run(&["inspect", "--checkpoint", bad.to_str().unwrap()]));
+    assert!(
+        err.contains(bad.to_str().unwrap()) && err.contains("not a valid safetensors"),
+        "{err}"
+    );
+    let err = fails(&run(&["eval", "--run", tmp.path().to_str().unwrap()]));
+    assert!(err.contains("config.toml"), "{err}");
+}
+
+/// Waits until `cond` holds, for at most `limit`.
+fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+#[test]
+fn a_run_killed_mid_epoch_resumes_to_the_same_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Slow epochs (many inference steps) so the kill lands inside one.
+    let args = |dir: &Path| -> Vec<String> {
+        [
+            "train",
+            "--epochs",
+            "4",
+            "--set",
+            "inference.steps=300",
+            "--threads",
+            "1",
+            "--no-plot",
+            "--out",
+            dir.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let killed = tmp.path().join("killed");
+    let mut child = prospect().args(args(&killed)).stdout(Stdio::null()).spawn().unwrap();
+    let checkpointed = wait_for(Duration::from_secs(120), || metrics(&killed).len() == 1);
+    assert!(checkpointed, "the first epoch never finished");
+    // Sleep into the second epoch: a third of the first epoch's duration.
+    let secs = metrics(&killed)[0]["seconds"].as_f64().unwrap();
+    std::thread::sleep(Duration::from_secs_f64(secs / 3.0));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let done = metrics(&killed).len();
+    eprintln!("killed with {done} of 4 epochs checkpointed");
+    if done >= 4 {
+        eprintln!("note: the run finished before the kill landed; resume is still checked");
+    } else {
+        assert!(done >= 1, "the checkpointed epoch's metrics survive");
+    }
+
+    // The last checkpoint loads ...
+    let out = run(&["eval", "--run", killed.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "checkpoint does not load: {}", text(&out.stderr));
+    // ... and --resume completes the run.
+    let out = run(&["train", "--resume", killed.to_str().unwrap(), "--threads", "1", "--no-plot"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("resuming"), "{}", text(&out.stdout));
+    let resumed = metrics(&killed);
+    assert_eq!(
+        resumed.iter().map(|m| m["epoch"].as_u64().unwrap()).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+
+    // Same seed, uninterrupted: the same weights, byte for byte, and the same metrics.
+    let straight = tmp.path().join("straight");
+    let out = prospect().args(args(&straight)).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        fs::read(straight.join("model.safetensors")).unwrap(),
+        fs::read(killed.join("model.safetensors")).unwrap(),
+        "resumed weights differ from an uninterrupted run"
+    );
+    let strip = |ms: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        ms.into_iter()
+            .map(|mut m| {
+                let o = m.as_object_mut().unwrap();
+                o.remove("seconds");
+                o.remove("samples_per_second");
+                m
+            })
+            .collect()
+    };
+    assert_eq!(strip(metrics(&straight)), strip(resumed));
+}

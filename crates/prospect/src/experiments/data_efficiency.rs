@@ -1,0 +1,127 @@
+//! Data efficiency (Song et al. 2024): a 784-32-32-10 sigmoid MLP trained on 60 … 6000
+//! Fashion-MNIST examples per class. The paper reports PC ahead of BP with little data and
+//! BP catching up as data grows.
+//!
+//! Protocol of the authors' code (`nature_small-arch-small-data`): `mu = W f(x)`, no bias,
+//! Xavier-uniform init, squared error summed over the batch, SGD, batch 60, 64 epochs, PC with
+//! T = 64 and node rate 1.0 halved on energy rise; the learning rate is chosen per rule and
+//! size from a grid by the minimum test error over epochs (the score reported here).
+
+use super::util::{self, label, mean, paper_learner, paper_net, pct, Cell, METHODS};
+use super::{Claim, Panel, Report, Series, Settings, Table, Verdict};
+use crate::data::Split;
+use crate::error::Result;
+use crate::layers::{Activation, Init};
+
+/// The paper's learning-rate grid.
+pub const PAPER_LRS: [f64; 17] = [
+    0.1, 0.075, 0.05, 0.025, 0.01, 0.0075, 0.005, 0.0025, 0.001, 0.00075, 0.0005, 0.00025, 0.0001,
+    0.000075, 0.00005, 0.000025, 0.00001,
+];
+/// The default (quick) grid: the values of the paper's grid around both rules' optima in a
+/// one-seed scan of the paper's grid at the default settings (see docs/repro.md).
+pub const QUICK_LRS: [f64; 3] = [0.01, 0.005, 0.0025];
+
+/// Runs the experiment.
+///
+/// # Errors
+/// [`crate::Error::Data`] naming the fetch command if Fashion-MNIST is missing.
+pub fn run(s: &Settings) -> Result<Report> {
+    let sizes: Vec<usize> = s.pick(vec![60, 300, 600], vec![60, 300, 600, 3000, 6000]);
+    let seeds = s.seeds(2, 3);
+    let epochs = s.pick(16, 64);
+    let (steps, gamma, batch) = (64, 1.0, 60);
+    let lrs: Vec<f64> = s.lrs(&QUICK_LRS, &PAPER_LRS);
+    let train_all = util::fashion(Split::Train)?;
+    let test = util::tensors(&util::fashion(Split::Test)?);
+    let min = |c: &Vec<f64>| c.iter().copied().fold(f64::INFINITY, f64::min);
+    let cells = util::grid(
+        s,
+        sizes.len(),
+        seeds,
+        &|_, _| lrs.clone(),
+        &|c| format!("{} per class", sizes[c]),
+        &|m, c, lr, k| {
+            let train = train_all.per_class(sizes[c], 1000 + k)?;
+            let net = paper_net(&[784, 32, 32, 10], Activation::Sigmoid, Init::XavierUniform, k)?;
+            let mut l = paper_learner(net, METHODS[m], steps, gamma, lr)?;
+            util::curve(&mut l, &train, &test, batch, epochs, 2000 + k)
+        },
+        &min,
+    )?;
+    let mut table =
+        Table::new(&["method", "per_class", "lr", "seed", "selected", "epoch", "test_error"]);
+    for (m, row) in cells.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            for (i, runs) in cell.runs.iter().enumerate() {
+                for (k, curve) in runs.iter().enumerate() {
+                    for (e, err) in curve.iter().enumerate() {
+                        table.push(vec![
+                            METHODS[m].into(),
+                            sizes[c].to_string(),
+                            cell.lrs[i].to_string(),
+                            k.to_string(),
+                            (i == cell.best).to_string(),
+                            (e + 1).to_string(),
+                            format!("{err:.4}"),
+                        ]);
+                    }
+                }
+            }
+        }
+    }
+    let scores = |cell: &Cell<Vec<f64>>| -> Vec<f64> { cell.best_runs().iter().map(min).collect() };
+    let xs: Vec<f64> = sizes.iter().map(|&n| n as f64).collect();
+    let series: Vec<Series> = (0..METHODS.len())
+        .map(|m| {
+            let v: Vec<Vec<f64>> = cells[m].iter().map(scores).collect();
+            Series::from_seeds(label(METHODS[m]), xs.clone(), &v)
+        })
+        .collect();
+    let gap = |c: usize| mean(&scores(&cells[0][c])) - mean(&scores(&cells[1][c]));
+    let mut claims = Vec::new();
+    let last = sizes.len() - 1;
+    for (c, n) in sizes.iter().enumerate() {
+        let (bp, pc) = (scores(&cells[0][c]), scores(&cells[1][c]));
+        let (paper, holds) = if c == 0 {
+            ("PC < BP", Verdict::less(&pc, &bp))
+        } else if c == last {
+            ("BP catches up (gap smaller)", Some(gap(c) < gap(0)).into())
+        } else {
+            ("-", Verdict::Info)
+        };
+        claims.push(Claim::new(
+            format!("min test error, {n} per class"),
+            paper,
+            format!("BP {} / PC {} (gap {:+.1} pts)", pct(&bp), pct(&pc), 100.0 * gap(c)),
+            holds,
+        ));
+    }
+    let lr_of = |m: usize| -> String {
+        cells[m].iter().map(|c| format!("{}", c.lr())).collect::<Vec<_>>().join("/")
+    };
+    Ok(Report {
+        name: "data-efficiency".into(),
+        title: "Data efficiency: test error vs training-set size".into(),
+        setup: format!(
+            "784-32-32-10 sigmoid MLP, mu = W f(x), no bias, Xavier-uniform init; {sizes:?} \
+             Fashion-MNIST examples per class, batch {batch}, {epochs} epochs, SGD on the summed \
+             squared error, lr chosen per rule and size from {lrs:?} by the minimum test error \
+             over epochs (selected: BP {} / PC {}); PC: T = {steps}, gamma = {gamma} halved on \
+             energy rise; full test set; {seeds} seeds",
+            lr_of(0),
+            lr_of(1)
+        ),
+        claims,
+        table,
+        panels: vec![Panel {
+            title: "Minimum test error vs examples per class".into(),
+            x_label: "training examples per class".into(),
+            y_label: "min test error".into(),
+            log_x: true,
+            series,
+            ..Default::default()
+        }],
+        notes: vec![],
+    })
+}

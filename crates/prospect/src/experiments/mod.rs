@@ -1,0 +1,340 @@
+//! Paper-reproduction experiments: the prospective-configuration results of Song et al.
+//! (Nature Neuroscience 2024) and the Z-IL and linear-equilibrium checks, one module each.
+//!
+//! Every experiment is a pure function `run(&Settings) -> Result<Report>`: it trains and
+//! measures, and returns the claim-vs-ours rows, the raw numbers (one CSV row per seed and
+//! point) and the series to plot (mean ± standard deviation over seeds). Writing files and
+//! printing is the caller's job (`prospect repro`).
+//!
+//! ```
+//! use prospect::experiments::{self, Settings};
+//! let report = experiments::run_with("interference", &Settings::default()).unwrap();
+//! assert!(report.claims.iter().all(|c| c.verdict != experiments::Verdict::No));
+//! ```
+
+pub mod concept_drift;
+pub mod continual;
+pub mod data_efficiency;
+pub mod depth;
+pub mod interference;
+pub mod linear_equilibrium;
+pub mod online;
+pub mod target_alignment;
+mod util;
+pub mod zil_equivalence;
+
+use crate::error::{Error, Result};
+
+/// The experiments: name (as on the command line) and a line about each.
+pub const EXPERIMENTS: &[(&str, &str)] = &[
+    (
+        "interference",
+        "1-1-2 linear net: learning output B drags the already-correct output A less under PC",
+    ),
+    (
+        "target-alignment",
+        "cosine between the output's change and the target direction, linear nets of depth 1-25",
+    ),
+    ("depth", "deep narrow LeakyReLU MLPs on Fashion-MNIST (60 per class): test error vs depth"),
+    ("online", "batch size 1 vs larger batches, 784-32-32-10 sigmoid MLP on Fashion-MNIST"),
+    ("continual", "two alternating 5-class Fashion-MNIST tasks on a shared output: error on both"),
+    ("concept-drift", "Fashion-MNIST with the label mapping permuted every 64 iterations"),
+    ("data-efficiency", "Fashion-MNIST with 60 to 6000 examples per class: test error vs size"),
+    (
+        "zil-equivalence",
+        "per-layer max |dW_zil - dW_bp| on random MLPs, and with each condition broken",
+    ),
+    ("linear-equilibrium", "inferred vs closed-form equilibrium of linear chains"),
+];
+
+/// How an experiment is run.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Use the paper's settings instead of the quick defaults.
+    pub full: bool,
+    /// Number of seeds (`None`: the experiment's default).
+    pub seeds: Option<usize>,
+    /// Print progress lines to stderr.
+    pub progress: bool,
+    /// Override of the learning-rate grid of the Fashion-MNIST experiments (`None`: theirs).
+    pub lrs: Option<Vec<f64>>,
+}
+
+impl Settings {
+    /// The number of seeds: the override if given, else `quick` (default) or `full` (`--full`).
+    pub fn seeds(&self, quick: usize, full: usize) -> usize {
+        self.seeds.unwrap_or(if self.full { full } else { quick }).max(1)
+    }
+
+    /// `quick` by default, `full` with `--full`.
+    pub fn pick<V>(&self, quick: V, full: V) -> V {
+        if self.full {
+            full
+        } else {
+            quick
+        }
+    }
+
+    /// The learning-rate grid: the override if given, else `quick` or `full` (`--full`).
+    pub fn lrs(&self, quick: &[f64], full: &[f64]) -> Vec<f64> {
+        self.lrs.clone().unwrap_or_else(|| self.pick(quick, full).to_vec())
+    }
+
+    /// Prints a progress line to stderr when asked to.
+    pub fn log(&self, msg: impl AsRef<str>) {
+        if self.progress {
+            eprintln!("  {}", msg.as_ref());
+        }
+    }
+}
+
+/// Whether a qualitative claim holds at the settings run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The claim holds (for comparisons: by more than the seed spread).
+    Yes,
+    /// The claim does not hold (for comparisons: the opposite holds beyond the seed spread).
+    No,
+    /// A comparison within the seed spread: not reproduced, not contradicted.
+    Tie,
+    /// Informational row, no claim.
+    Info,
+}
+
+impl From<Option<bool>> for Verdict {
+    fn from(h: Option<bool>) -> Self {
+        match h {
+            Some(true) => Verdict::Yes,
+            Some(false) => Verdict::No,
+            None => Verdict::Info,
+        }
+    }
+}
+
+impl Verdict {
+    /// `a` below `b` (per-seed values): [`Verdict::Yes`] if the mean difference exceeds the
+    /// larger standard deviation over seeds, [`Verdict::No`] if it is that far the other
+    /// way, else [`Verdict::Tie`].
+    pub fn less(a: &[f64], b: &[f64]) -> Self {
+        let (ma, sa) = util::mean_std(a);
+        let (mb, sb) = util::mean_std(b);
+        let spread = sa.max(sb);
+        if mb - ma > spread {
+            Verdict::Yes
+        } else if ma - mb > spread {
+            Verdict::No
+        } else {
+            Verdict::Tie
+        }
+    }
+
+    /// The verdict as written in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Yes => "yes",
+            Verdict::No => "NO",
+            Verdict::Tie => "tie (within seed spread)",
+            Verdict::Info => "-",
+        }
+    }
+}
+
+/// One line of the claim table: a quantity, what the paper reports, what we measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claim {
+    /// The quantity compared.
+    pub what: String,
+    /// The paper's result.
+    pub paper: String,
+    /// Our result.
+    pub ours: String,
+    /// Whether the qualitative claim holds at these settings.
+    pub verdict: Verdict,
+}
+
+impl Claim {
+    /// A claim row.
+    pub fn new(
+        what: impl Into<String>,
+        paper: impl Into<String>,
+        ours: impl Into<String>,
+        verdict: impl Into<Verdict>,
+    ) -> Self {
+        Self { what: what.into(), paper: paper.into(), ours: ours.into(), verdict: verdict.into() }
+    }
+
+    /// The verdict as written in tables.
+    pub fn verdict(&self) -> &'static str {
+        self.verdict.as_str()
+    }
+}
+
+/// A table of raw numbers (written as CSV).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Table {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Rows, one cell per column.
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// An empty table with these columns.
+    pub fn new(columns: &[&str]) -> Self {
+        Self { columns: columns.iter().map(|c| c.to_string()).collect(), rows: Vec::new() }
+    }
+
+    /// Appends a row of displayable cells.
+    pub fn push(&mut self, cells: Vec<String>) {
+        debug_assert_eq!(cells.len(), self.columns.len());
+        self.rows.push(cells);
+    }
+
+    /// The table as CSV text (cells containing commas or quotes are quoted).
+    pub fn to_csv(&self) -> String {
+        fn cell(s: &str) -> String {
+            if s.contains([',', '"', '\n']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        }
+        let mut out = String::new();
+        for row in std::iter::once(&self.columns).chain(&self.rows) {
+            let line: Vec<String> = row.iter().map(|c| cell(c)).collect();
+            out.push_str(&line.join(","));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// One curve: mean over seeds with a band (mean ± standard deviation).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Series {
+    /// Legend label ("BP", "PC", ...).
+    pub label: String,
+    /// X coordinates.
+    pub x: Vec<f64>,
+    /// Mean over seeds at each x.
+    pub mean: Vec<f64>,
+    /// Lower edge of the band at each x.
+    pub lo: Vec<f64>,
+    /// Upper edge of the band at each x.
+    pub hi: Vec<f64>,
+}
+
+impl Series {
+    /// A series from per-seed values at each x (`values[i]` = the seeds' values at `x[i]`).
+    pub fn from_seeds(label: impl Into<String>, x: Vec<f64>, values: &[Vec<f64>]) -> Self {
+        let mut s = Self { label: label.into(), x, ..Default::default() };
+        for v in values {
+            let (m, sd) = util::mean_std(v);
+            s.mean.push(m);
+            s.lo.push(m - sd);
+            s.hi.push(m + sd);
+        }
+        s
+    }
+}
+
+/// One plot panel; a report's panels are drawn side by side.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Panel {
+    /// Panel title.
+    pub title: String,
+    /// X-axis label.
+    pub x_label: String,
+    /// Y-axis label.
+    pub y_label: String,
+    /// Logarithmic x axis.
+    pub log_x: bool,
+    /// Logarithmic y axis.
+    pub log_y: bool,
+    /// The curves (usually BP and PC).
+    pub series: Vec<Series>,
+}
+
+/// What an experiment measured.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    /// Experiment name.
+    pub name: String,
+    /// One-line description.
+    pub title: String,
+    /// The settings actually used, in words.
+    pub setup: String,
+    /// Claim-vs-ours rows.
+    pub claims: Vec<Claim>,
+    /// Raw numbers, one row per seed and point.
+    pub table: Table,
+    /// Plot panels.
+    pub panels: Vec<Panel>,
+    /// Remarks (what was tried, caveats).
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// The claim table as aligned plain text.
+    pub fn claims_text(&self) -> String {
+        let head = ["quantity", "paper", "ours", "holds"];
+        let rows: Vec<[&str; 4]> = self
+            .claims
+            .iter()
+            .map(|c| [c.what.as_str(), c.paper.as_str(), c.ours.as_str(), c.verdict()])
+            .collect();
+        let mut w = head.map(|h| h.chars().count());
+        for r in &rows {
+            for (wi, c) in w.iter_mut().zip(r) {
+                *wi = (*wi).max(c.chars().count());
+            }
+        }
+        let line = |r: [&str; 4]| {
+            let cells: Vec<String> =
+                r.iter().zip(&w).map(|(c, wi)| format!("{c:<wi$}", wi = *wi)).collect();
+            cells.join("  ").trim_end().to_string()
+        };
+        let mut out = line(head);
+        out.push('\n');
+        out.push_str(&line(w.map(|wi| "-".repeat(wi)).each_ref().map(|s| s.as_str())));
+        for r in rows {
+            out.push('\n');
+            out.push_str(&line(r));
+        }
+        out
+    }
+}
+
+/// Runs experiment `name` with the default or (`full`) the paper's settings.
+///
+/// # Errors
+/// [`Error::Config`] for an unknown name (listing the valid ones); the experiment's own
+/// errors (e.g. [`Error::Data`] naming the fetch command when Fashion-MNIST is missing).
+pub fn run(name: &str, full: bool, seeds: Option<usize>) -> Result<Report> {
+    run_with(name, &Settings { full, seeds, ..Default::default() })
+}
+
+/// Runs experiment `name` with `settings`.
+///
+/// # Errors
+/// As [`run`].
+pub fn run_with(name: &str, settings: &Settings) -> Result<Report> {
+    match name {
+        "interference" => interference::run(settings),
+        "target-alignment" => target_alignment::run(settings),
+        "depth" => depth::run(settings),
+        "online" => online::run(settings),
+        "continual" => continual::run(settings),
+        "concept-drift" => concept_drift::run(settings),
+        "data-efficiency" => data_efficiency::run(settings),
+        "zil-equivalence" => zil_equivalence::run(settings),
+        "linear-equilibrium" => linear_equilibrium::run(settings),
+        _ => {
+            let valid: Vec<_> = EXPERIMENTS.iter().map(|e| e.0).collect();
+            Err(Error::config(
+                "experiment",
+                format!("unknown experiment `{name}`; valid: {}", valid.join(", ")),
+            ))
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! Helpers shared by the experiments: statistics, Fashion-MNIST as tensors, training loops.
+
+use super::Settings;
+use crate::data::{self, Dataset, Split};
+use crate::error::{Error, Result};
+use crate::layers::{Activation, Convention, Init};
+use crate::learn::{self, Batch, Rule};
+use crate::net::MlpSpec;
+use crate::net::{Net, Workspace};
+use crate::optim::Reduction;
+use crate::optim::{OptimConfig, WeightOptim};
+use crate::tensor::{Scalar, Tensor};
+use crate::InferenceConfig;
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+
+/// Mean and (population) standard deviation; `(NaN, 0)` for an empty slice.
+pub(crate) fn mean_std(v: &[f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, 0.0);
+    }
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n;
+    (m, var.sqrt())
+}
+
+/// `mean ± std` with `digits` decimals (just the mean for a single value).
+pub(crate) fn pm(v: &[f64], digits: usize) -> String {
+    let (m, s) = mean_std(v);
+    if v.len() > 1 {
+        format!("{m:.digits$} ± {s:.digits$}")
+    } else {
+        format!("{m:.digits$}")
+    }
+}
+
+/// `mean ± std` of percentages (values in [0, 1]) with one decimal.
+pub(crate) fn pct(v: &[f64]) -> String {
+    let p: Vec<f64> = v.iter().map(|x| 100.0 * x).collect();
+    format!("{}%", pm(&p, 1))
+}
+
+/// A `[rows, cols]` tensor of N(0, std²) draws from a seeded RNG.
+pub(crate) fn randn<T: Scalar>(rows: usize, cols: usize, std: f64, seed: u64) -> Tensor<T> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let d = Normal::new(0.0, std).expect("finite std");
+    Tensor::from_fn(rows, cols, |_, _| T::of(d.sample(&mut rng)))
+}
+
+/// Cosine similarity of two vectors (0 if either is zero).
+pub(crate) fn cosine(a: &[f64], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na = a.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let nb = b.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}
+
+/// The two learning rules compared in the prospective-configuration experiments.
+pub(crate) const METHODS: [&str; 2] = ["bp", "pc"];
+
+/// Display name of a rule ("BP", "PC").
+pub(crate) fn label(method: &str) -> String {
+    method.to_uppercase()
+}
+
+/// Runs `f` over `jobs` on the rayon pool, keeping the order.
+pub(crate) fn par_map<J: Sync, R: Send>(jobs: &[J], f: impl Fn(&J) -> R + Sync + Send) -> Vec<R> {
+    use rayon::prelude::*;
+    jobs.par_iter().map(f).collect()
+}
+
+/// Fashion-MNIST split `split` with pixels scaled to [0, 1].
+///
+/// # Errors
+/// [`crate::Error::Data`] naming the fetch command when the files are missing.
+pub(crate) fn fashion(split: Split) -> Result<Dataset> {
+    let mut d = data::load("fashion-mnist", split, None)?;
+    d.scale_unit();
+    Ok(d)
+}
+
+/// Inputs and one-hot targets of a dataset as f32 tensors.
+pub(crate) fn tensors(d: &Dataset) -> (Tensor<f32>, Tensor<f32>) {
+    let f = d.features();
+    (
+        Tensor::from_vec(d.len(), f, d.x.clone()),
+        Tensor::from_vec(d.len(), d.num_classes, d.one_hot()),
+    )
+}
+
+/// Classification error of `net` on `(x, y)`, evaluated in chunks of 2000 rows.
+pub(crate) fn error_rate(net: &Net<f32>, x: &Tensor<f32>, y: &Tensor<f32>) -> Result<f64> {
+    let n = x.rows();
+    let chunk = 2000;
+    let mut correct = 0;
+    let mut start = 0;
+    while start < n {
+        let end = (start + chunk).min(n);
+        let xs = Tensor::from_vec(
+            end - start,
+            x.cols(),
+            x.data()[start * x.cols()..end * x.cols()].to_vec(),
+        );
+        let ys = Tensor::from_vec(
+            end - start,
+            y.cols(),
+            y.data()[start * y.cols()..end * y.cols()].to_vec(),
+        );
+        correct += net.evaluate(&xs, &ys)?.1;
+        start = end;
+    }
+    Ok(1.0 - correct as f64 / n.max(1) as f64)
+}
+
+/// A learner: network, rule, optimiser and buffers, trained on mini-batches of a dataset.
+pub(crate) struct Learner {
+    /// The network.
+    pub net: Net<f32>,
+    rule: Box<dyn Rule<f32>>,
+    opt: WeightOptim<f32>,
+    ws: Workspace<f32>,
+    xb: Tensor<f32>,
+    yb: Tensor<f32>,
+    /// Batches trained so far.
+    pub batches: usize,
+    /// Whether training diverged (a non-finite energy); later steps are skipped.
+    pub diverged: bool,
+}
+
+impl Learner {
+    /// A learner for `net` with rule `method` (`bp` or `pc`), inference `inference`, optimiser `opt`.
+    pub fn new(
+        net: Net<f32>,
+        method: &str,
+        inference: &InferenceConfig,
+        opt: OptimConfig,
+    ) -> Result<Self> {
+        let rule = learn::build::<f32>(method, inference)?;
+        let opt = WeightOptim::new(opt, &net)?;
+        let ws = Workspace::new(&net, 1);
+        Ok(Self {
+            net,
+            rule,
+            opt,
+            ws,
+            xb: Tensor::zeros(0, 0),
+            yb: Tensor::zeros(0, 0),
+            batches: 0,
+            diverged: false,
+        })
+    }
+
+    /// Trains on the examples `idx` of `d` (one batch), with labels mapped through `relabel`.
+    /// A non-finite energy marks the learner diverged instead of failing (a learning rate of
+    /// the grid that is too large); other errors are returned.
+    pub fn step(&mut self, d: &Dataset, idx: &[usize], relabel: Option<&[u32]>) -> Result<()> {
+        if self.diverged {
+            return Ok(());
+        }
+        let (f, c) = (d.features(), self.net.d_out());
+        self.xb.resize(idx.len(), f);
+        self.yb.resize(idx.len(), c);
+        self.yb.fill(0.0);
+        for (r, &i) in idx.iter().enumerate() {
+            self.xb.row_mut(r).copy_from_slice(d.example(i));
+            let l = d.labels[i];
+            let l = relabel.map_or(l, |m| m[l as usize]) as usize;
+            self.yb.row_mut(r)[l] = 1.0;
+        }
+        self.ws.ensure(&self.net, idx.len());
+        let batch = Batch { x: &self.xb, y: &self.yb, index: self.batches };
+        match self.rule.train_batch(&mut self.net, &mut self.opt, batch, &mut self.ws) {
+            Ok(_) => {}
+            Err(Error::NonFinite { .. }) => self.diverged = true,
+            Err(e) => return Err(e),
+        }
+        self.batches += 1;
+        Ok(())
+    }
+
+    /// Test error on `(x, y)`; chance level (`1 - 1/classes`) once diverged.
+    pub fn test_error(&self, x: &Tensor<f32>, y: &Tensor<f32>) -> Result<f64> {
+        if self.diverged {
+            return Ok(1.0 - 1.0 / y.cols().max(1) as f64);
+        }
+        let e = error_rate(&self.net, x, y)?;
+        Ok(if e.is_finite() { e } else { 1.0 - 1.0 / y.cols().max(1) as f64 })
+    }
+
+    /// One epoch over `d` in a seeded random order, in batches of `batch` (last one may be short).
+    pub fn epoch(&mut self, d: &Dataset, batch: usize, seed: u64) -> Result<()> {
+        let order = data::permutation(d.len(), seed);
+        for idx in order.chunks(batch.max(1)) {
+            self.step(d, idx, None)?;
+        }
+        Ok(())
+    }
+}
+
+/// The network recipe of the paper's Fashion-MNIST experiments: `mu_l = W_l f(x_{l-1})`
+/// (no activation on the input), no bias, Xavier init, squared-error output.
+pub(crate) fn paper_net(
+    sizes: &[usize],
+    act: Activation,
+    init: Init,
+    seed: u64,
+) -> Result<Net<f32>> {
+    let mut spec = MlpSpec::new(sizes, act, Convention::Wf);
+    spec.bias = false;
+    spec.init = init;
+    Net::mlp(&spec, seed)
+}
+
+/// The paper's trainer: SGD on the summed loss (`0.5 Σ (y - t)²` over the batch) at `lr`;
+/// for PC, `steps` inference steps at node rate `gamma`, halved whenever the energy rises.
+pub(crate) fn paper_learner(
+    net: Net<f32>,
+    method: &str,
+    steps: usize,
+    gamma: f64,
+    lr: f64,
+) -> Result<Learner> {
+    let inference = InferenceConfig { steps, gamma, halve_on_rise: true, ..Default::default() };
+    let opt = OptimConfig { reduction: Reduction::Sum, ..OptimConfig::sgd(lr) };
+    Learner::new(net, method, &inference, opt)
+}
+
+/// One (method, condition) cell of a learning-rate grid: results per learning rate and seed,
+/// and which learning rate the selection score picked.
+pub(crate) struct Cell<R> {
+    /// The grid.
+    pub lrs: Vec<f64>,
+    /// Results, `[lr][seed]`.
+    pub runs: Vec<Vec<R>>,
+    /// Index of the selected learning rate (lowest mean score over seeds).
+    pub best: usize,
+}
+
+impl<R> Cell<R> {
+    /// The selected learning rate.
+    pub fn lr(&self) -> f64 {
+        self.lrs[self.best]
+    }
+
+    /// The runs (one per seed) at the selected learning rate.
+    pub fn best_runs(&self) -> &[R] {
+        &self.runs[self.best]
+    }
+}
+
+/// Runs `run(method, cond, lr, seed)` for both [`METHODS`], every condition `0..conds`, every
+/// learning rate of `lrs(method, cond)` and every seed, in parallel, and selects per
+/// (method, condition) the learning rate with the lowest mean `score` over seeds (the paper's
+/// protocol). Returns cells indexed `[method][cond]`.
+pub(crate) fn grid<R: Send>(
+    s: &Settings,
+    conds: usize,
+    seeds: usize,
+    lrs: &(dyn Fn(usize, usize) -> Vec<f64> + Sync),
+    describe: &(dyn Fn(usize) -> String + Sync),
+    run: &(dyn Fn(usize, usize, f64, u64) -> Result<R> + Sync),
+    score: &(dyn Fn(&R) -> f64 + Sync),
+) -> Result<Vec<Vec<Cell<R>>>> {
+    // interleave methods and conditions so the two cores share the expensive PC runs
+    let mut jobs = Vec::new();
+    for k in 0..seeds as u64 {
+        for c in 0..conds {
+            for m in 0..METHODS.len() {
+                for (i, &lr) in lrs(m, c).iter().enumerate() {
+                    jobs.push((m, c, i, lr, k));
+                }
+            }
+        }
+    }
+    let total = jobs.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let out = par_map(&jobs, |&(m, c, _, lr, k)| {
+        let t0 = std::time::Instant::now();
+        let r = run(m, c, lr, k);
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if let Ok(r) = &r {
+            s.log(format!(
+                "[{n}/{total}] {} {} lr {lr} seed {k}: score {:.4} ({:.1} s)",
+                METHODS[m],
+                describe(c),
+                score(r),
+                t0.elapsed().as_secs_f64()
+            ));
+        }
+        r
+    });
+    let mut cells: Vec<Vec<Cell<R>>> = (0..METHODS.len())
+        .map(|m| {
+            (0..conds)
+                .map(|c| {
+                    let lrs = lrs(m, c);
+                    let runs = lrs.iter().map(|_| Vec::new()).collect();
+                    Cell { lrs, runs, best: 0 }
+                })
+                .collect()
+        })
+        .collect();
+    for (&(m, c, i, _, _), r) in jobs.iter().zip(out) {
+        cells[m][c].runs[i].push(r?);
+    }
+    for cell in cells.iter_mut().flatten() {
+        let means: Vec<f64> = cell
+            .runs
+            .iter()
+            .map(|rs| rs.iter().map(score).sum::<f64>() / rs.len().max(1) as f64)
+            .collect();
+        cell.best = (0..means.len()).min_by(|&a, &b| means[a].total_cmp(&means[b])).unwrap_or(0);
+    }
+    Ok(cells)
+}
+
+/// Mean of a slice (NaN if empty).
+pub(crate) fn mean(v: &[f64]) -> f64 {
+    mean_std(v).0
+}
+
+/// Test error after each epoch of `epochs` epochs of `learner` on `train` (batch `batch`).
+pub(crate) fn curve(
+    l: &mut Learner,
+    train: &Dataset,
+    test: &(Tensor<f32>, Tensor<f32>),
+    batch: usize,
+    epochs: usize,
+    seed: u64,
+) -> Result<Vec<f64>> {
+    let mut out = Vec::with_capacity(epochs);
+    for e in 0..epochs {
+        l.epoch(train, batch, seed.wrapping_mul(1_000_003).wrapping_add(e as u64))?;
+        out.push(l.test_error(&test.0, &test.1)?);
+    }
+    Ok(out)
+}
