@@ -4,6 +4,7 @@
 //! notes) into the output directory, printing the claim table.
 
 use anyhow::{anyhow, bail, Context, Result};
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -179,71 +180,102 @@ fn ascii(s: &str) -> String {
 
 type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
-/// One panel: each series as a line with markers over a translucent band. Log axes are
-/// drawn as log10 of the values with `1e{k}` labels.
+/// One panel: each series as a line with markers over a translucent band, on linear or
+/// logarithmic axes.
 fn panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
-    let tx = |v: f64| if p.log_x { v.max(1e-300).log10() } else { v };
-    let ty = |v: f64| if p.log_y { v.max(1e-300).log10() } else { v };
-    let mut xs = Vec::new();
-    let mut ys = Vec::new();
-    for s in &p.series {
-        xs.extend(s.x.iter().map(|&v| tx(v)));
-        ys.extend(s.lo.iter().chain(&s.hi).chain(&s.mean).map(|&v| ty(v)));
-    }
-    let finite = |v: &Vec<f64>| -> (f64, f64) {
-        let lo = v.iter().copied().filter(|x| x.is_finite()).fold(f64::INFINITY, f64::min);
-        let hi = v.iter().copied().filter(|x| x.is_finite()).fold(f64::NEG_INFINITY, f64::max);
-        if lo.is_finite() && hi > lo {
-            (lo, hi)
-        } else if lo.is_finite() {
-            (lo - 0.5, lo + 0.5)
-        } else {
-            (0.0, 1.0)
-        }
-    };
-    let (x0, x1) = finite(&xs);
-    let (y0, y1) = finite(&ys);
-    let pad = 0.05 * (y1 - y0);
-    let (y0, y1) = (y0 - pad, y1 + pad);
-    let mut chart = ChartBuilder::on(area)
-        .caption(ascii(&p.title), ("sans-serif", 18))
+    let ok_x = |v: &f64| v.is_finite() && (!p.log_x || *v > 0.0);
+    let ok_y = |v: &f64| v.is_finite() && (!p.log_y || *v > 0.0);
+    let xs: Vec<f64> = p.series.iter().flat_map(|s| s.x.iter().copied()).filter(ok_x).collect();
+    let ys: Vec<f64> = p
+        .series
+        .iter()
+        .flat_map(|s| s.lo.iter().chain(&s.hi).chain(&s.mean).copied())
+        .filter(ok_y)
+        .collect();
+    let (x0, x1) = span(&xs, p.log_x, 0.0);
+    let (y0, y1) = span(&ys, p.log_y, 0.05);
+    let mut b = ChartBuilder::on(area);
+    b.caption(ascii(&p.title), ("sans-serif", 18))
         .margin(12)
+        .margin_right(28)
         .x_label_area_size(40)
-        .y_label_area_size(64)
-        .build_cartesian_2d(x0..x1, y0..y1)?;
-    let fx = |v: &f64| if p.log_x { power(*v) } else { trim(*v) };
-    let fy = |v: &f64| if p.log_y { power(*v) } else { trim(*v) };
+        .y_label_area_size(64);
+    // integer x values (updates, layers, depths): one tick per integer when there are few
+    let integer_x = !p.log_x && xs.iter().all(|x| x.fract() == 0.0);
+    let x_ticks = if integer_x && x1 - x0 <= 12.0 { (x1 - x0) as usize + 1 } else { 10 };
+    match (p.log_x, p.log_y) {
+        (false, false) => draw(b.build_cartesian_2d(x0..x1, y0..y1)?, p, x_ticks),
+        (true, false) => draw(b.build_cartesian_2d((x0..x1).log_scale(), y0..y1)?, p, x_ticks),
+        (false, true) => draw(b.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?, p, x_ticks),
+        (true, true) => {
+            draw(b.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())?, p, x_ticks)
+        }
+    }
+}
+
+/// The range of `v` (finite, and positive on a log axis), padded by `pad` of its span
+/// (multiplicatively on a log axis); a unit range around a single value.
+fn span(v: &[f64], log: bool, pad: f64) -> (f64, f64) {
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    match (lo.is_finite() && hi.is_finite(), log) {
+        (false, true) => (0.1, 1.0),
+        (false, false) => (0.0, 1.0),
+        (true, true) if hi > lo => {
+            let f = (hi / lo).powf(pad);
+            (lo / f, hi * f)
+        }
+        (true, true) => (lo / 2.0, hi * 2.0),
+        (true, false) if hi > lo => (lo - pad * (hi - lo), hi + pad * (hi - lo)),
+        (true, false) => (lo - 0.5, hi + 0.5),
+    }
+}
+
+/// Draws the mesh, the series and the legend of panel `p` into `chart`.
+fn draw<'a, DB, X, Y>(
+    mut chart: ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    p: &Panel,
+    x_ticks: usize,
+) -> DrawResult
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let fmt = |v: &f64| number(*v);
     chart
         .configure_mesh()
+        .x_labels(x_ticks)
         .x_desc(ascii(&p.x_label))
         .y_desc(ascii(&p.y_label))
-        .x_label_formatter(&fx)
-        .y_label_formatter(&fy)
+        .x_label_formatter(&fmt)
+        .y_label_formatter(&fmt)
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 15))
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
         .draw()?;
+    let ok = |x: f64, y: f64| {
+        x.is_finite() && y.is_finite() && (!p.log_x || x > 0.0) && (!p.log_y || y > 0.0)
+    };
     for (i, s) in p.series.iter().enumerate() {
         let c = COLORS[i % COLORS.len()];
         let band: Vec<(f64, f64)> =
             s.x.iter()
                 .zip(&s.hi)
-                .map(|(&x, &y)| (tx(x), ty(y)))
-                .chain(s.x.iter().zip(&s.lo).rev().map(|(&x, &y)| (tx(x), ty(y))))
-                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .map(|(&x, &y)| (x, y))
+                .chain(s.x.iter().zip(&s.lo).rev().map(|(&x, &y)| (x, y)))
+                .filter(|&(x, y)| ok(x, y))
                 .collect();
         if band.len() > 2 {
             chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled())))?;
         }
         let pts: Vec<(f64, f64)> =
-            s.x.iter()
-                .zip(&s.mean)
-                .map(|(&x, &y)| (tx(x), ty(y)))
-                .filter(|(x, y)| x.is_finite() && y.is_finite())
-                .collect();
+            s.x.iter().zip(&s.mean).map(|(&x, &y)| (x, y)).filter(|&(x, y)| ok(x, y)).collect();
         let style = ShapeStyle::from(c).stroke_width(2);
         chart
             .draw_series(LineSeries::new(pts.clone(), style))?
@@ -253,9 +285,43 @@ where
             chart.draw_series(pts.iter().map(|&q| Circle::new(q, 3, c.filled())))?;
         }
     }
+    // legend in the corner with the fewest plotted points (in pixels, so log axes count right)
+    let area = chart.plotting_area().get_pixel_range();
+    let (w, h) = ((area.0.end - area.0.start) as f64, (area.1.end - area.1.start) as f64);
+    let pixels: Vec<(f64, f64)> = p
+        .series
+        .iter()
+        .flat_map(|s| {
+            s.x.iter()
+                .zip(s.mean.iter().zip(s.lo.iter().zip(&s.hi)))
+                .flat_map(|(&x, (&m, (&lo, &hi)))| [(x, m), (x, lo), (x, hi)])
+        })
+        .filter(|&(x, y)| ok(x, y))
+        .map(|q| {
+            let (px, py) = chart.backend_coord(&q);
+            ((px - area.0.start) as f64 / w, 1.0 - (py - area.1.start) as f64 / h)
+        })
+        .collect();
+    let count = |right: bool, upper: bool| {
+        pixels
+            .iter()
+            .filter(|(fx, fy)| {
+                (if right { *fx >= 0.6 } else { *fx <= 0.4 })
+                    && (if upper { *fy >= 0.6 } else { *fy <= 0.4 })
+            })
+            .count()
+    };
+    let corners = [
+        (SeriesLabelPosition::UpperRight, count(true, true)),
+        (SeriesLabelPosition::LowerRight, count(true, false)),
+        (SeriesLabelPosition::UpperLeft, count(false, true)),
+        (SeriesLabelPosition::LowerLeft, count(false, false)),
+    ];
+    let pos =
+        corners.iter().min_by_key(|c| c.1).map_or(SeriesLabelPosition::UpperRight, |c| c.0.clone());
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(pos)
         .label_font(("sans-serif", 14))
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(180, 180, 180))
@@ -263,21 +329,16 @@ where
     Ok(())
 }
 
-/// The tick label of position `v` on a log10 axis: `10^v`, plainly between 0.01 and 10^5,
-/// else in scientific notation.
-fn power(v: f64) -> String {
-    let x = 10f64.powf(v);
-    if (0.01..1e5).contains(&x) {
-        let digits = (2 - x.log10().floor() as i32).max(0) as usize;
-        trim_str(&format!("{x:.digits$}"))
+/// A tick label: plain with at most 3 significant digits between 0.01 and 10^5, else
+/// scientific.
+fn number(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 || (0.01..1e5).contains(&a) {
+        let digits = if v == 0.0 { 0 } else { (2 - a.log10().floor() as i32).clamp(0, 3) as usize };
+        trim_str(&format!("{v:.digits$}"))
     } else {
-        format!("{x:.0e}")
+        format!("{v:.0e}")
     }
-}
-
-/// A tick label without trailing zeros.
-fn trim(v: f64) -> String {
-    trim_str(&format!("{v:.3}"))
 }
 
 /// `s` (a fixed-point number) without trailing zeros or point.
