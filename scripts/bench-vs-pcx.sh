@@ -138,21 +138,23 @@ with open(path) as f:
         except json.JSONDecodeError as e:
             sys.exit(f"{path}:{n}: not JSON: {e}")
 rows = [r for r in rows if isinstance(r, dict) and "epoch" in r]
-need = ("test_accuracy", "samples_per_second", "seconds")
+need = ("test_accuracy", "samples_per_second", "seconds", "examples")
 for r in rows:
     missing = [k for k in need if not isinstance(r.get(k), (int, float))]
     if missing:
         sys.exit(f"{path}: epoch {r.get('epoch')} lacks numeric {', '.join(missing)}")
 if len(rows) != epochs:
     sys.exit(f"{path}: expected {epochs} epoch lines, found {len(rows)}")
-secs = sum(r["seconds"] for r in rows)
-samples = sum(r["samples_per_second"] * r["seconds"] for r in rows)
+# training time only (evaluation excluded, as in the PCX script): examples / train samples/s
+secs = sum(r["examples"] / r["samples_per_second"] for r in rows if r["samples_per_second"] > 0)
+samples = sum(r["examples"] for r in rows)
 print(json.dumps({
     "library": "prospect",
     "epochs": len(rows),
     "train_samples_per_second": round(samples / secs, 2) if secs > 0 else float("nan"),
     "test_accuracy": rows[-1]["test_accuracy"],
     "seconds_per_epoch": [r["seconds"] for r in rows],
+    "train_seconds_per_epoch": [round(r["examples"] / r["samples_per_second"], 3) for r in rows],
 }))
 EOF
 )" || die "could not read prospect's metrics.jsonl"

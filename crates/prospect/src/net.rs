@@ -400,12 +400,19 @@ impl<T: Scalar> Workspace<T> {
 
     /// Sums the shards' parameter gradients into `self.grads` (in shard order).
     pub fn reduce_shard_grads(&mut self) {
+        use crate::tensor::Cpu;
         let (first, rest) = self.shards.split_first().expect("at least one shard");
         for (l, layer_grads) in self.grads.iter_mut().enumerate() {
             for (p, g) in layer_grads.iter_mut().enumerate() {
-                g.copy_from(&first.grads[l][p]);
-                for s in rest {
-                    crate::tensor::Cpu.axpy(g, T::one(), &s.grads[l][p]);
+                match rest.split_first() {
+                    // one fused pass for the usual two shards
+                    Some((second, more)) => {
+                        Cpu.zip3(g, &first.grads[l][p], &second.grads[l][p], |_, a, b| a + b);
+                        for s in more {
+                            Cpu.axpy(g, T::one(), &s.grads[l][p]);
+                        }
+                    }
+                    None => g.copy_from(&first.grads[l][p]),
                 }
             }
         }

@@ -56,6 +56,24 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Copies rows `rows` of `src` into the first rows of `dst`, on all threads for large
+/// batches (random rows of a large dataset are memory-latency bound).
+fn gather(dst: &mut Tensor<f32>, src: &Tensor<f32>, rows: &[usize]) {
+    use rayon::prelude::*;
+    let cols = src.cols();
+    if cols == 0 {
+        return;
+    }
+    let out = &mut dst.data_mut()[..rows.len() * cols];
+    let src = src.data();
+    let copy = |(o, &r): (&mut [f32], &usize)| o.copy_from_slice(&src[r * cols..(r + 1) * cols]);
+    if rows.len() * cols >= 1 << 14 && crate::tensor::threads() > 1 {
+        out.par_chunks_mut(cols).zip(rows.par_iter()).with_min_len(16).for_each(copy);
+    } else {
+        out.chunks_mut(cols).zip(rows).for_each(copy);
+    }
+}
+
 /// Seed of the shuffle of epoch `epoch` (0-based) of a run seeded with `seed`.
 pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     mix(seed ^ mix(epoch as u64 ^ 0x5348_5546_464c_4531))
@@ -419,10 +437,8 @@ impl Trainer {
             } else {
                 (&mut self.tx, &mut self.ty, &mut self.ws_tail)
             };
-            for (r, &src) in self.perm[from..to].iter().enumerate() {
-                x.row_mut(r).copy_from_slice(self.train.x.row(src));
-                y.row_mut(r).copy_from_slice(self.train.y.row(src));
-            }
+            gather(x, &self.train.x, &self.perm[from..to]);
+            gather(y, &self.train.y, &self.perm[from..to]);
             lr = self.opt.lr();
             let batch = Batch { x: &*x, y: &*y, index: e * nb + b };
             match self.rule.train_batch(&mut self.net, &mut self.opt, batch, ws) {

@@ -170,18 +170,18 @@ impl Backend for Cpu {
             Some(n) if nt > 1 => faer::Par::rayon(n.get()),
             _ => faer::Par::Seq,
         };
-        let accum = match accum {
+        let fa = match accum {
             Accum::Replace => faer::Accum::Replace,
             Accum::Add => faer::Accum::Add,
         };
         if let (Some(d), Some(a), Some(b)) =
             (cast_mut::<T, f32>(dst.data_mut()), cast::<T, f32>(a.data()), cast::<T, f32>(b.data()))
         {
-            matmul_typed(d, (m, n), a, ta, b, tb, k, alpha.to_f32().unwrap_or(0.0), accum, par);
+            matmul_typed(d, (m, n), a, ta, b, tb, k, alpha.to_f32().unwrap_or(0.0), fa, par);
         } else if let (Some(d), Some(a), Some(b)) =
             (cast_mut::<T, f64>(dst.data_mut()), cast::<T, f64>(a.data()), cast::<T, f64>(b.data()))
         {
-            matmul_typed(d, (m, n), a, ta, b, tb, k, alpha.to_f64().unwrap_or(0.0), accum, par);
+            matmul_typed(d, (m, n), a, ta, b, tb, k, alpha.to_f64().unwrap_or(0.0), fa, par);
         } else {
             unreachable!("Scalar is implemented for f32 and f64 only");
         }
@@ -459,13 +459,28 @@ impl Backend for Cpu {
         let (bc1, bc2) = bias_corr;
         let one = T::one();
         let (pd, md, vd, gd) = (p.data_mut(), m.data_mut(), v.data_mut(), g.data());
-        for (((pp, mm), vv), &gg) in pd.iter_mut().zip(md.iter_mut()).zip(vd.iter_mut()).zip(gd) {
-            let gs = scale * gg;
-            *mm = b1 * *mm + (one - b1) * gs;
-            *vv = b2 * *vv + (one - b2) * gs * gs;
-            let mh = *mm / bc1;
-            let vh = *vv / bc2;
-            *pp -= lr * (mh / (vh.sqrt() + eps) + wd * *pp);
+        let (ib1, ib2) = (one / bc1, one / bc2);
+        let f = |pd: &mut [T], md: &mut [T], vd: &mut [T], gd: &[T]| {
+            for (((pp, mm), vv), &gg) in pd.iter_mut().zip(md.iter_mut()).zip(vd.iter_mut()).zip(gd)
+            {
+                let gs = scale * gg;
+                *mm = b1 * *mm + (one - b1) * gs;
+                *vv = b2 * *vv + (one - b2) * gs * gs;
+                let mh = *mm * ib1;
+                let vh = *vv * ib2;
+                *pp -= lr * (mh / (vh.sqrt() + eps) + wd * *pp);
+            }
+        };
+        let len = pd.len();
+        let chunk = ew_chunk(len);
+        if chunk >= len {
+            f(pd, md, vd, gd)
+        } else {
+            pd.par_chunks_mut(chunk)
+                .zip(md.par_chunks_mut(chunk))
+                .zip(vd.par_chunks_mut(chunk))
+                .enumerate()
+                .for_each(|(i, ((pp, mm), vv))| f(pp, mm, vv, &gd[i * chunk..i * chunk + pp.len()]))
         }
     }
 
