@@ -29,6 +29,15 @@ pub fn run(args: Args, quiet: bool) -> Result<()> {
     if let Some(t) = args.threads {
         prospect::tensor::set_threads(t);
     }
+    let cases = prospect::bench::cases();
+    if !cases.iter().any(|c| c.name.contains(&args.case)) {
+        let names: Vec<&str> = cases.iter().map(|c| c.name).collect();
+        anyhow::bail!(
+            "--case `{}` matches no benchmark case (cases: {})",
+            args.case,
+            names.join(", ")
+        );
+    }
     for r in &args.rules {
         prospect::learn::build::<f32>(r, &Default::default())?;
     }

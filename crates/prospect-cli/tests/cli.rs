@@ -258,3 +258,49 @@ fn a_run_killed_mid_epoch_resumes_to_the_same_weights() {
     };
     assert_eq!(strip(metrics(&straight)), strip(resumed));
 }
+
+#[test]
+fn bench_reports_throughput_flops_and_ratios_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let out = run(&[
+        "bench",
+        "--case",
+        "mnist",
+        "--rules",
+        "bp,pc",
+        "--seconds",
+        "0.02",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.contains("mnist-mlp-pcx") && table.contains("samples/s"), "{table}");
+    let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{v}");
+    // FLOPs per sample counted independently from the 784-128-128-128-10 layer sizes:
+    // bp = forward + input VJPs above layer 1 + weight gradients; pc (T = 8) = forward,
+    // 8 x (predictions above layer 1 + their VJPs), one more prediction, weight gradients.
+    let (first, upper) = (784 * 128, 128 * 128 * 2 + 128 * 10);
+    let bp = 2 * (first + upper + upper + first + upper);
+    let pc = 2 * (first + 9 * upper + 8 * upper + first + upper);
+    for (row, rule, flops) in [(&rows[0], "bp", bp), (&rows[1], "pc", pc)] {
+        assert_eq!(row["rule"], rule);
+        assert_eq!(row["flops_per_sample"].as_u64(), Some(flops as u64), "{row}");
+        let sps = row["samples_per_second"].as_f64().unwrap();
+        let gflops = row["gflops"].as_f64().unwrap();
+        assert!(sps > 0.0 && row["gemm_peak_gflops"].as_f64().unwrap() > 0.0, "{row}");
+        assert!((gflops - sps * flops as f64 / 1e9).abs() <= 1e-6 * gflops, "{row}");
+    }
+    let ratio = &v["ratios"][0];
+    assert_eq!(ratio["rule"], "pc");
+    let fr = ratio["flop_ratio"].as_f64().unwrap();
+    assert!((fr - pc as f64 / bp as f64).abs() < 1e-12, "{ratio}");
+
+    let err = fails(&run(&["bench", "--case", "nope", "--seconds", "0.01"]));
+    assert!(err.contains("matches no benchmark case") && err.contains("wide-mlp"), "{err}");
+    let err = fails(&run(&["bench", "--case", "mnist", "--rules", "bp,xx", "--seconds", "0.01"]));
+    assert!(err.contains("xx"), "{err}");
+}
