@@ -7,10 +7,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::FontStyle;
 use prospect::experiments::{self, Panel, Report, Settings};
 use std::path::{Path, PathBuf};
-use std::sync::Once;
 use std::time::Instant;
 
 /// Reproduce an experiment of the prospective-configuration paper.
@@ -125,20 +123,6 @@ fn markdown(r: &Report, mode: &str, secs: f64) -> String {
     s
 }
 
-/// The embedded font (DejaVu Sans subset, see assets/DejaVuSans-LICENSE.txt).
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans-subset.ttf");
-
-/// Registers the embedded font as plotters' sans-serif family (once per process).
-fn register_font() -> Result<()> {
-    static ONCE: Once = Once::new();
-    let mut result = Ok(());
-    ONCE.call_once(|| {
-        result = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
-            .map_err(|_| anyhow!("the embedded font is not a valid TrueType font"));
-    });
-    result
-}
-
 /// Colours: BP blue, PC orange, then others.
 const COLORS: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
@@ -154,7 +138,7 @@ const PANEL: (u32, u32) = (560, 420);
 
 /// Draws the report's panels side by side into `path`.
 fn figure(path: &Path, r: &Report) -> Result<()> {
-    register_font()?;
+    crate::plot::register_font()?;
     let n = r.panels.len().max(1) as u32;
     let tmp = path.with_extension("tmp.png");
     {

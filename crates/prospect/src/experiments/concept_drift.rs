@@ -103,14 +103,7 @@ pub fn run(s: &Settings) -> Result<Report> {
         }
     }
     let xs: Vec<f64> = (1..=iterations).map(|e| e as f64).collect();
-    let over_time: Vec<Series> = (0..METHODS.len())
-        .map(|m| {
-            let runs = cells[m][0].best_runs();
-            let vals: Vec<Vec<f64>> =
-                (0..iterations).map(|e| runs.iter().map(|c| c[e]).collect()).collect();
-            Series::from_seeds(label(METHODS[m]), xs.clone(), &vals)
-        })
-        .collect();
+    let over_time = util::best_curves(&cells, 0, &xs);
     // error against iterations since the last change, averaged over blocks (per seed)
     let since: Vec<Series> = (0..METHODS.len())
         .map(|m| {

@@ -7,8 +7,8 @@
 //! T = 64 and node rate 1.0 halved on energy rise; the learning rate is chosen per rule and
 //! size from a grid by the minimum test error over epochs (the score reported here).
 
-use super::util::{self, label, mean, paper_learner, paper_net, pct, Cell, METHODS};
-use super::{Claim, Panel, Report, Series, Settings, Table, Verdict};
+use super::util::{self, paper_learner, paper_net, Cell, METHODS};
+use super::{Panel, Report, Settings};
 use crate::data::Split;
 use crate::error::Result;
 use crate::layers::{Activation, Init};
@@ -49,57 +49,16 @@ pub fn run(s: &Settings) -> Result<Report> {
         },
         &min,
     )?;
-    let mut table =
-        Table::new(&["method", "per_class", "lr", "seed", "selected", "epoch", "test_error"]);
-    for (m, row) in cells.iter().enumerate() {
-        for (c, cell) in row.iter().enumerate() {
-            for (i, runs) in cell.runs.iter().enumerate() {
-                for (k, curve) in runs.iter().enumerate() {
-                    for (e, err) in curve.iter().enumerate() {
-                        table.push(vec![
-                            METHODS[m].into(),
-                            sizes[c].to_string(),
-                            cell.lrs[i].to_string(),
-                            k.to_string(),
-                            (i == cell.best).to_string(),
-                            (e + 1).to_string(),
-                            format!("{err:.4}"),
-                        ]);
-                    }
-                }
-            }
-        }
-    }
+    let table = util::curve_table(&cells, "per_class", |c| sizes[c].to_string(), "epoch");
     let scores = |cell: &Cell<Vec<f64>>| -> Vec<f64> { cell.best_runs().iter().map(min).collect() };
     let xs: Vec<f64> = sizes.iter().map(|&n| n as f64).collect();
-    let series: Vec<Series> = (0..METHODS.len())
-        .map(|m| {
-            let v: Vec<Vec<f64>> = cells[m].iter().map(scores).collect();
-            Series::from_seeds(label(METHODS[m]), xs.clone(), &v)
-        })
-        .collect();
-    let gap = |c: usize| mean(&scores(&cells[0][c])) - mean(&scores(&cells[1][c]));
-    let mut claims = Vec::new();
-    let last = sizes.len() - 1;
-    for (c, n) in sizes.iter().enumerate() {
-        let (bp, pc) = (scores(&cells[0][c]), scores(&cells[1][c]));
-        let (paper, holds) = if c == 0 {
-            ("PC < BP", Verdict::less(&pc, &bp))
-        } else if c == last {
-            ("BP catches up (gap smaller)", Some(gap(c) < gap(0)).into())
-        } else {
-            ("-", Verdict::Info)
-        };
-        claims.push(Claim::new(
-            format!("min test error, {n} per class"),
-            paper,
-            format!("BP {} / PC {} (gap {:+.1} pts)", pct(&bp), pct(&pc), 100.0 * gap(c)),
-            holds,
-        ));
-    }
-    let lr_of = |m: usize| -> String {
-        cells[m].iter().map(|c| format!("{}", c.lr())).collect::<Vec<_>>().join("/")
-    };
+    let series = util::per_condition(&cells, &xs, scores);
+    let claims = util::gap_claims(
+        &cells,
+        scores,
+        |c| format!("min test error, {} per class", sizes[c]),
+        "BP catches up (gap smaller)",
+    );
     Ok(Report {
         name: "data-efficiency".into(),
         title: "Data efficiency: test error vs training-set size".into(),
@@ -109,8 +68,8 @@ pub fn run(s: &Settings) -> Result<Report> {
              squared error, lr chosen per rule and size from {lrs:?} by the minimum test error \
              over epochs (selected: BP {} / PC {}); PC: T = {steps}, gamma = {gamma} halved on \
              energy rise; full test set; {seeds} seeds",
-            lr_of(0),
-            lr_of(1)
+            util::selected_lrs(&cells, 0),
+            util::selected_lrs(&cells, 1)
         ),
         claims,
         table,

@@ -7,8 +7,8 @@
 //! node rate 0.1 halved when the energy rises; the learning rate is chosen per rule and depth
 //! from a grid by the mean test error over training (the score reported here).
 
-use super::util::{self, label, mean, paper_learner, paper_net, pct, Cell, METHODS};
-use super::{Claim, Panel, Report, Series, Settings, Table, Verdict};
+use super::util::{self, mean, paper_learner, paper_net, pct, Cell, METHODS};
+use super::{Claim, Panel, Report, Settings, Verdict};
 use crate::data::Split;
 use crate::error::Result;
 use crate::layers::{Activation, Init};
@@ -55,55 +55,20 @@ pub fn run(s: &Settings) -> Result<Report> {
         },
         &|c: &Vec<f64>| mean(c),
     )?;
-    let mut table =
-        Table::new(&["method", "depth", "lr", "seed", "selected", "epoch", "test_error"]);
-    for (m, row) in cells.iter().enumerate() {
-        for (c, cell) in row.iter().enumerate() {
-            for (i, runs) in cell.runs.iter().enumerate() {
-                for (k, curve) in runs.iter().enumerate() {
-                    for (e, err) in curve.iter().enumerate() {
-                        table.push(vec![
-                            METHODS[m].into(),
-                            depths[c].to_string(),
-                            cell.lrs[i].to_string(),
-                            k.to_string(),
-                            (i == cell.best).to_string(),
-                            (e + 1).to_string(),
-                            format!("{err:.4}"),
-                        ]);
-                    }
-                }
-            }
-        }
-    }
+    let table = util::curve_table(&cells, "depth", |c| depths[c].to_string(), "epoch");
     let scores =
         |cell: &Cell<Vec<f64>>| -> Vec<f64> { cell.best_runs().iter().map(|c| mean(c)).collect() };
     let finals = |cell: &Cell<Vec<f64>>| -> Vec<f64> {
         cell.best_runs().iter().map(|c| *c.last().unwrap_or(&f64::NAN)).collect()
     };
     let xs: Vec<f64> = depths.iter().map(|&d| d as f64).collect();
-    let per = |f: &dyn Fn(&Cell<Vec<f64>>) -> Vec<f64>, m: usize| -> Vec<Vec<f64>> {
-        cells[m].iter().map(f).collect()
-    };
-    let by_depth: Vec<Series> = (0..METHODS.len())
-        .map(|m| Series::from_seeds(label(METHODS[m]), xs.clone(), &per(&scores, m)))
-        .collect();
+    let by_depth = util::per_condition(&cells, &xs, scores);
     let last = depths.len() - 1;
     let epochs_x: Vec<f64> = (1..=epochs).map(|e| e as f64).collect();
-    let curves: Vec<Series> = (0..METHODS.len())
-        .map(|m| {
-            let runs = cells[m][last].best_runs();
-            let vals: Vec<Vec<f64>> =
-                (0..epochs).map(|e| runs.iter().map(|c| c[e]).collect()).collect();
-            Series::from_seeds(label(METHODS[m]), epochs_x.clone(), &vals)
-        })
-        .collect();
+    let curves = util::best_curves(&cells, last, &epochs_x);
     let (b0, p0) = (scores(&cells[0][0]), scores(&cells[1][0]));
     let (bl, pl) = (scores(&cells[0][last]), scores(&cells[1][last]));
     let (gb, gp) = (mean(&bl) - mean(&b0), mean(&pl) - mean(&p0));
-    let lr_of = |m: usize| -> String {
-        cells[m].iter().map(|c| format!("{}", c.lr())).collect::<Vec<_>>().join("/")
-    };
     let claims = vec![
         Claim::new(
             format!("mean test error, depth {}", depths[0]),
@@ -139,8 +104,8 @@ pub fn run(s: &Settings) -> Result<Report> {
              batch {batch}, {epochs} epochs, SGD on the summed squared error, lr chosen per rule \
              and depth from {lrs:?} by the mean test error over epochs (selected: BP {} / PC {}); \
              PC: T = {steps}, gamma = {gamma} halved on energy rise; full test set; {seeds} seeds",
-            lr_of(0),
-            lr_of(1)
+            util::selected_lrs(&cells, 0),
+            util::selected_lrs(&cells, 1)
         ),
         claims,
         table,

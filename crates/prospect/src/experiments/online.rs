@@ -8,8 +8,8 @@
 //! PC with T = 64 and node rate 0.1 halved on energy rise; the learning rate is chosen per rule
 //! and batch size from a per-batch-size grid by the mean test error over iterations.
 
-use super::util::{self, label, mean, paper_learner, paper_net, pct, Cell, METHODS};
-use super::{Claim, Panel, Report, Series, Settings, Table, Verdict};
+use super::util::{self, mean, paper_learner, paper_net, Cell, METHODS};
+use super::{Panel, Report, Settings};
 use crate::data::{self, Split};
 use crate::error::Result;
 use crate::layers::{Activation, Init};
@@ -72,67 +72,19 @@ pub fn run(s: &Settings) -> Result<Report> {
         },
         &|c: &Vec<f64>| mean(c),
     )?;
-    let mut table =
-        Table::new(&["method", "batch_size", "lr", "seed", "selected", "iteration", "test_error"]);
-    for (m, row) in cells.iter().enumerate() {
-        for (c, cell) in row.iter().enumerate() {
-            for (i, runs) in cell.runs.iter().enumerate() {
-                for (k, curve) in runs.iter().enumerate() {
-                    for (e, err) in curve.iter().enumerate() {
-                        table.push(vec![
-                            METHODS[m].into(),
-                            batches[c].to_string(),
-                            cell.lrs[i].to_string(),
-                            k.to_string(),
-                            (i == cell.best).to_string(),
-                            (e + 1).to_string(),
-                            format!("{err:.4}"),
-                        ]);
-                    }
-                }
-            }
-        }
-    }
+    let table = util::curve_table(&cells, "batch_size", |c| batches[c].to_string(), "iteration");
     let scores =
         |cell: &Cell<Vec<f64>>| -> Vec<f64> { cell.best_runs().iter().map(|c| mean(c)).collect() };
     let xs: Vec<f64> = batches.iter().map(|&b| b as f64).collect();
-    let by_batch: Vec<Series> = (0..METHODS.len())
-        .map(|m| {
-            let v: Vec<Vec<f64>> = cells[m].iter().map(scores).collect();
-            Series::from_seeds(label(METHODS[m]), xs.clone(), &v)
-        })
-        .collect();
+    let by_batch = util::per_condition(&cells, &xs, scores);
     let it_x: Vec<f64> = (1..=iterations).map(|e| (e * BATCHES_PER_ITERATION) as f64).collect();
-    let curves: Vec<Series> = (0..METHODS.len())
-        .map(|m| {
-            let runs = cells[m][0].best_runs();
-            let vals: Vec<Vec<f64>> =
-                (0..iterations).map(|e| runs.iter().map(|c| c[e]).collect()).collect();
-            Series::from_seeds(label(METHODS[m]), it_x.clone(), &vals)
-        })
-        .collect();
-    let gap = |c: usize| mean(&scores(&cells[0][c])) - mean(&scores(&cells[1][c]));
-    let last = batches.len() - 1;
-    let mut claims = Vec::new();
-    for (c, b) in batches.iter().enumerate() {
-        let (bp, pc) = (scores(&cells[0][c]), scores(&cells[1][c]));
-        let (paper, holds) = if c == 0 {
-            ("PC < BP", Verdict::less(&pc, &bp))
-        } else if c == last {
-            ("gap smaller than at batch size 1", Some(gap(c) < gap(0)).into())
-        } else {
-            ("-", Verdict::Info)
-        };
-        claims.push(Claim::new(
-            format!("mean test error, batch size {b}"),
-            paper,
-            format!("BP {} / PC {} (gap {:+.1} pts)", pct(&bp), pct(&pc), 100.0 * gap(c)),
-            holds,
-        ));
-    }
-    let lr_of = |m: usize| -> String {
-        cells[m].iter().map(|c| format!("{}", c.lr())).collect::<Vec<_>>().join("/")
-    };
+    let curves = util::best_curves(&cells, 0, &it_x);
+    let claims = util::gap_claims(
+        &cells,
+        scores,
+        |c| format!("mean test error, batch size {}", batches[c]),
+        "gap smaller than at batch size 1",
+    );
     Ok(Report {
         name: "online".into(),
         title: "Online learning: batch size 1 vs larger batches".into(),
@@ -142,8 +94,8 @@ pub fn run(s: &Settings) -> Result<Report> {
              {BATCHES_PER_ITERATION} batches, SGD on the summed squared error, lr chosen per rule \
              and batch size by the mean test error over iterations (selected: BP {} / PC {}); \
              PC: T = {steps}, gamma = {gamma} halved on energy rise; full test set; {seeds} seeds",
-            lr_of(0),
-            lr_of(1)
+            util::selected_lrs(&cells, 0),
+            util::selected_lrs(&cells, 1)
         ),
         claims,
         table,

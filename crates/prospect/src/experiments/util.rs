@@ -1,6 +1,6 @@
 //! Helpers shared by the experiments: statistics, Fashion-MNIST as tensors, training loops.
 
-use super::Settings;
+use super::{Claim, Series, Settings, Table, Verdict};
 use crate::data::{self, Dataset, Split};
 use crate::error::{Error, Result};
 use crate::layers::{Activation, Convention, Init};
@@ -251,6 +251,102 @@ impl<R> Cell<R> {
     pub fn best_runs(&self) -> &[R] {
         &self.runs[self.best]
     }
+}
+
+/// Every learning curve of a grid of `[method][cond]` cells as CSV rows: method, condition
+/// (`cond_column`, value `cond(c)`), lr, seed, whether the lr was selected, step (1-based,
+/// `step_column`) and test error.
+pub(crate) fn curve_table(
+    cells: &[Vec<Cell<Vec<f64>>>],
+    cond_column: &str,
+    cond: impl Fn(usize) -> String,
+    step_column: &str,
+) -> Table {
+    let mut table =
+        Table::new(&["method", cond_column, "lr", "seed", "selected", step_column, "test_error"]);
+    for (m, row) in cells.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            for (i, runs) in cell.runs.iter().enumerate() {
+                for (k, curve) in runs.iter().enumerate() {
+                    for (e, err) in curve.iter().enumerate() {
+                        table.push(vec![
+                            METHODS[m].into(),
+                            cond(c),
+                            cell.lrs[i].to_string(),
+                            k.to_string(),
+                            (i == cell.best).to_string(),
+                            (e + 1).to_string(),
+                            format!("{err:.4}"),
+                        ]);
+                    }
+                }
+            }
+        }
+    }
+    table
+}
+
+/// One series per method over the conditions at `xs`: `score` of each selected run.
+pub(crate) fn per_condition<R>(
+    cells: &[Vec<Cell<R>>],
+    xs: &[f64],
+    score: impl Fn(&Cell<R>) -> Vec<f64>,
+) -> Vec<Series> {
+    (0..METHODS.len())
+        .map(|m| {
+            let v: Vec<Vec<f64>> = cells[m].iter().map(&score).collect();
+            Series::from_seeds(label(METHODS[m]), xs.to_vec(), &v)
+        })
+        .collect()
+}
+
+/// One series per method over the steps of condition `c`'s selected learning curves (one
+/// value per step at `xs`, spread over seeds).
+pub(crate) fn best_curves(cells: &[Vec<Cell<Vec<f64>>>], c: usize, xs: &[f64]) -> Vec<Series> {
+    (0..METHODS.len())
+        .map(|m| {
+            let runs = cells[m][c].best_runs();
+            let vals: Vec<Vec<f64>> =
+                (0..xs.len()).map(|e| runs.iter().map(|r| r[e]).collect()).collect();
+            Series::from_seeds(label(METHODS[m]), xs.to_vec(), &vals)
+        })
+        .collect()
+}
+
+/// One claim per condition comparing BP (method 0) and PC (method 1) by `score`: at the
+/// first condition the paper's claim is PC < BP; at the last, that the BP - PC gap is smaller
+/// than at the first (`last_claim`); in between the numbers only. `what(c)` names the row.
+pub(crate) fn gap_claims<R>(
+    cells: &[Vec<Cell<R>>],
+    score: impl Fn(&Cell<R>) -> Vec<f64>,
+    what: impl Fn(usize) -> String,
+    last_claim: &str,
+) -> Vec<Claim> {
+    let gap = |c: usize| mean(&score(&cells[0][c])) - mean(&score(&cells[1][c]));
+    let last = cells[0].len() - 1;
+    (0..cells[0].len())
+        .map(|c| {
+            let (bp, pc) = (score(&cells[0][c]), score(&cells[1][c]));
+            let (paper, holds) = if c == 0 {
+                ("PC < BP", Verdict::less(&pc, &bp))
+            } else if c == last {
+                (last_claim, Some(gap(c) < gap(0)).into())
+            } else {
+                ("-", Verdict::Info)
+            };
+            Claim::new(
+                what(c),
+                paper,
+                format!("BP {} / PC {} (gap {:+.1} pts)", pct(&bp), pct(&pc), 100.0 * gap(c)),
+                holds,
+            )
+        })
+        .collect()
+}
+
+/// The learning rates selected for method `m`, one per condition, joined by `/`.
+pub(crate) fn selected_lrs<R>(cells: &[Vec<Cell<R>>], m: usize) -> String {
+    cells[m].iter().map(|c| format!("{}", c.lr())).collect::<Vec<_>>().join("/")
 }
 
 /// Runs `run(method, cond, lr, seed)` for both [`METHODS`], every condition `0..conds`, every
