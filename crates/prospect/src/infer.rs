@@ -230,6 +230,21 @@ impl<T: Scalar> Net<T> {
         cfg: &InferenceConfig,
         batch_index: usize,
     ) -> Result<InferenceStats> {
+        self.infer_observed(ws, cfg, batch_index, |_, _| {})
+    }
+
+    /// [`Net::infer`], calling `after_step(t, ws)` once the nodes have taken their `t`-th step
+    /// (`t = 1..`), so experiments can watch the relaxation that training uses.
+    ///
+    /// # Errors
+    /// As [`Net::infer`].
+    pub fn infer_observed(
+        &self,
+        ws: &mut Workspace<T>,
+        cfg: &InferenceConfig,
+        batch_index: usize,
+        mut after_step: impl FnMut(usize, &Workspace<T>),
+    ) -> Result<InferenceStats> {
         let clamp = cfg.output == OutputMode::Clamp;
         self.forward(ws, clamp);
         for v in &mut ws.vel {
@@ -274,6 +289,7 @@ impl<T: Scalar> Net<T> {
             prev = e;
             self.step_nodes(ws, cfg, cfg.output, gamma);
             steps += 1;
+            after_step(steps, ws);
         }
         stats.steps = steps;
         stats.gamma = gamma;

@@ -42,33 +42,51 @@ fn allocations(f: impl FnOnce()) -> usize {
     COUNT.load(Ordering::SeqCst)
 }
 
-#[test]
-fn steady_state_training_allocates_nothing() {
-    // One thread: the rayon pool's job queues are then never touched.
-    prospect::tensor::set_threads(1);
+/// Warms `net`/`ws` up on one batch, then counts the allocations of inference and of one
+/// training batch of every rule.
+fn check(threads: usize, batch: usize) {
+    prospect::tensor::set_threads(threads);
     for conv in [Convention::Wf, Convention::Fw] {
         let spec = MlpSpec::new(&[64, 48, 32, 10], Activation::Gelu, conv);
         let mut net: Net<f32> = Net::mlp(&spec, 0).unwrap();
-        let x = Tensor::from_fn(16, 64, |r, c| ((r * 7 + c) % 5) as f32 * 0.2);
-        let y = Tensor::from_fn(16, 10, |r, c| (r % 10 == c) as u8 as f32);
+        let x = Tensor::from_fn(batch, 64, |r, c| ((r * 7 + c) % 5) as f32 * 0.2);
+        let y = Tensor::from_fn(batch, 10, |r, c| (r % 10 == c) as u8 as f32);
         let cfg = InferenceConfig { steps: 8, ..Default::default() };
-        let mut ws = Workspace::new(&net, 16);
+        let mut ws = Workspace::new(&net, batch);
         ws.load(&net, &x, &y).unwrap();
         net.infer(&mut ws, &cfg, 0).unwrap(); // warm-up (gemm's packing buffers)
         let n = allocations(|| {
             net.infer(&mut ws, &cfg, 1).unwrap();
         });
-        assert_eq!(n, 0, "{conv:?}: inference allocated {n} times");
+        assert_eq!(n, 0, "{threads} threads {conv:?}: inference allocated {n} times");
         for algo in ["pc", "ipc", "zil", "bp"] {
             let mut rule = learn::build::<f32>(algo, &cfg).unwrap();
             let ocfg = OptimConfig { kind: OptimKind::Adamw, ..OptimConfig::default() };
             let mut opt = WeightOptim::new(ocfg, &net).unwrap();
             let b = Batch { x: &x, y: &y, index: 0 };
-            rule.train_batch(&mut net, &mut opt, b, &mut ws).unwrap();
+            for _ in 0..3 {
+                rule.train_batch(&mut net, &mut opt, b, &mut ws).unwrap();
+            }
             let n = allocations(|| {
                 rule.train_batch(&mut net, &mut opt, b, &mut ws).unwrap();
             });
-            assert_eq!(n, 0, "{conv:?} {algo}: a training batch allocated {n} times");
+            assert_eq!(
+                n, 0,
+                "{threads} threads {conv:?} {algo}: a training batch allocated {n} times"
+            );
+        }
+        if threads > 1 {
+            assert_eq!(ws.shards.len(), threads, "batch {batch} must take the sharded path");
         }
     }
+}
+
+/// One test, so nothing else runs while the allocator counts: one thread first, then two
+/// threads with a batch large enough to be split into row shards.
+#[test]
+fn steady_state_training_allocates_nothing() {
+    // The global pool is sized by the first call: two workers, then one or both used.
+    prospect::tensor::set_threads(2);
+    check(1, 16);
+    check(2, 64);
 }

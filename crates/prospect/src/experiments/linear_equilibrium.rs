@@ -6,7 +6,7 @@
 use super::util::{par_map, randn};
 use super::{Claim, Panel, Report, Series, Settings, Table};
 use crate::error::{Error, Result};
-use crate::infer::{InferenceConfig, OutputMode};
+use crate::infer::InferenceConfig;
 use crate::layers::{Activation, Convention};
 use crate::net::{MlpSpec, Net, Workspace};
 use crate::tensor::Tensor;
@@ -151,17 +151,14 @@ pub fn convergence(depth: usize, width: usize, seed: u64, steps: usize) -> Resul
     let mut ws = Workspace::new(&net, x.rows());
     ws.load(&net, &x, &y)?;
     let cfg = InferenceConfig { steps, gamma: GAMMA, ..Default::default() };
-    net.forward(&mut ws, true);
     let gap = |ws: &Workspace<f64>| {
         star.iter().enumerate().map(|(i, s)| ws.x[i + 1].max_abs_diff(s)).fold(0.0, f64::max)
     };
-    let mut out = vec![gap(&ws)];
-    for _ in 0..steps {
-        net.energy_grads(&mut ws, OutputMode::Clamp, true);
-        net.step_nodes(&mut ws, &cfg, OutputMode::Clamp, GAMMA);
-        net.predict_from(&mut ws, 2);
-        out.push(gap(&ws));
-    }
+    // The same inference training runs; t = 0 is the forward initialisation.
+    let mut out = vec![0.0; steps + 1];
+    net.infer_observed(&mut ws, &cfg, 0, |t, ws| out[t] = gap(ws))?;
+    net.forward(&mut ws, true);
+    out[0] = gap(&ws);
     Ok(out)
 }
 

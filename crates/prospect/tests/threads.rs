@@ -1,0 +1,113 @@
+//! The two-thread paths: a batch split into row shards gives the gradients, statistics and
+//! weights of the same batch relaxed whole (catches a reduction that drops or double-counts a
+//! shard, and shards that see the wrong rows).
+
+mod common;
+
+use common::*;
+use prospect::learn::{self, Batch, Bp, Pc};
+use prospect::optim::Reduction;
+use prospect::{
+    Activation, Convention, EnergyKind, InferenceConfig, MlpSpec, Net, OptimConfig, Scalar, Tensor,
+    WeightOptim, Workspace,
+};
+
+fn max_rel_gap<T: Scalar>(a: &[Vec<Tensor<T>>], b: &[Vec<Tensor<T>>]) -> f64 {
+    let flat = |g: &[Vec<Tensor<T>>]| -> Vec<f64> {
+        g.iter().flatten().flat_map(|t| t.data().iter().map(|v| v.f64())).collect()
+    };
+    let (a, b) = (flat(a), flat(b));
+    norm(&sub(&a, &b)) / norm(&b)
+}
+
+fn check<T: Scalar>(algo: &str, conv: Convention, out: EnergyKind, tol: f64) {
+    prospect::tensor::set_threads(2);
+    let batch = 37; // two shards of 18 and 19 rows
+    let mut r = rng(40);
+    let mut spec = MlpSpec::new(&[6, 12, 9, 4], Activation::Tanh, conv);
+    spec.output_energy = out;
+    let mut net64: Net<f64> = Net::mlp(&spec, 6).unwrap();
+    randomize_biases(&mut net64, &mut r);
+    let mut net = Net::<T>::mlp(&spec, 6).unwrap();
+    for (d, s) in net.layers.iter_mut().zip(&net64.layers) {
+        let mut ps = vec![];
+        s.for_each_param(&mut |_, p| ps.push(p.cast::<T>()));
+        let mut i = 0;
+        d.for_each_param_mut(&mut |_, p| {
+            *p = ps[i].clone();
+            i += 1;
+        });
+    }
+    let x: Tensor<T> = randn::<f64>(batch, 6, 1.0, &mut r).cast();
+    let labels: Vec<usize> = (0..batch).map(|i| (i * 7 + 3) % 4).collect();
+    let y: Tensor<T> = one_hot(&labels, 4);
+    let inference = InferenceConfig { steps: 12, gamma: 0.1, ..Default::default() };
+
+    // whole batch, no shards
+    let mut whole = Workspace::new(&net, batch);
+    whole.load(&net, &x, &y).unwrap();
+    let (loss, energy, correct) = if algo == "pc" {
+        let s = Pc { inference: inference.clone() }.gradients(&net, &mut whole, 0).unwrap();
+        (s.initial_energy, s.final_energy, s.correct)
+    } else {
+        let l = Bp::gradients(&net, &mut whole);
+        let c = prospect::net::count_correct(&whole.mu[net.depth()], &whole.target);
+        (l, l, c)
+    };
+
+    // through the rule: sharded
+    let mut sharded_net = net.clone();
+    let mut rule = learn::build::<T>(algo, &inference).unwrap();
+    let ocfg = OptimConfig { reduction: Reduction::Sum, ..OptimConfig::sgd(0.01) };
+    let mut opt = WeightOptim::new(ocfg.clone(), &sharded_net).unwrap();
+    let mut ws = Workspace::new(&sharded_net, batch);
+    for index in 0..2 {
+        // the second batch reuses the shard buffers
+        let mut n = net.clone();
+        let mut o = WeightOptim::new(ocfg.clone(), &n).unwrap();
+        let s = rule.train_batch(&mut n, &mut o, Batch { x: &x, y: &y, index }, &mut ws).unwrap();
+        assert_eq!(ws.shards.len(), 2, "{algo}: the batch must be split");
+        assert_eq!(ws.shards[0].batch + ws.shards[1].batch, batch);
+        let gap = max_rel_gap(&ws.grads, &whole.grads);
+        assert!(
+            gap < tol,
+            "{algo} {conv:?} {out:?} {}: sharded vs whole gradients {gap:e}",
+            T::NAME
+        );
+        assert!((s.loss - loss).abs() < tol * loss, "{algo}: loss {} vs {loss}", s.loss);
+        assert!(
+            (s.energy - energy).abs() < tol * energy.max(1e-3),
+            "{algo}: energy {} vs {energy}",
+            s.energy
+        );
+        assert_eq!((s.correct, s.examples), (correct, batch), "{algo}");
+        if index == 1 {
+            sharded_net = n;
+        }
+    }
+    // and the update is the SGD step of the whole batch's gradients
+    let mut want = net.clone();
+    opt.step(&mut want, &whole.grads, batch);
+    let gap = norm(&sub(&flat_params(&sharded_net), &flat_params(&want)));
+    assert!(gap < tol, "{algo}: weights after the sharded update differ by {gap:e}");
+}
+
+#[test]
+fn sharded_pc_equals_the_whole_batch() {
+    for conv in [Convention::Wf, Convention::Fw] {
+        for out in [EnergyKind::Gaussian, EnergyKind::CrossEntropy] {
+            check::<f64>("pc", conv, out, 1e-12);
+            check::<f32>("pc", conv, out, 2e-5);
+        }
+    }
+}
+
+#[test]
+fn sharded_bp_equals_the_whole_batch() {
+    for conv in [Convention::Wf, Convention::Fw] {
+        for out in [EnergyKind::Gaussian, EnergyKind::CrossEntropy] {
+            check::<f64>("bp", conv, out, 1e-12);
+            check::<f32>("bp", conv, out, 2e-5);
+        }
+    }
+}

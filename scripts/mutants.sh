@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Mutation testing of the numerical core with cargo-mutants (not in CI: too slow).
+#
+#   scripts/mutants.sh                     # every core file (see CORE below)
+#   scripts/mutants.sh crates/prospect/src/optim.rs 'crates/prospect/src/energy/*.rs'
+#   scripts/mutants.sh --in-diff            # only what `git diff main` touches
+#   MUTANTS_SHARD=1/4 scripts/mutants.sh    # one quarter, to spread a full run over sessions
+#
+# Each mutant is built with the `mutants` profile (opt-level 1, incremental) and checked by
+# the fast oracle tests only. Results land in mutants.out/ (outcomes.json, caught.txt,
+# missed.txt, timeout.txt, unviable.txt); docs/mutants.md records the counts and explains
+# every survivor.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! cargo mutants --version >/dev/null 2>&1; then
+    echo "installing cargo-mutants (cargo install cargo-mutants --locked)" >&2
+    cargo install cargo-mutants --locked
+fi
+
+CORE=(
+    crates/prospect/src/optim.rs
+    'crates/prospect/src/energy/*.rs'
+    crates/prospect/src/infer.rs
+    'crates/prospect/src/learn/*.rs'
+    crates/prospect/src/net.rs
+    'crates/prospect/src/layers/*.rs'
+    crates/prospect/src/tensor/cpu.rs
+)
+# The oracle test files: each runs in seconds at opt-level 1.
+TESTS=(--test oracles --test numerics --test threads --test learn --test alloc)
+
+args=(--profile mutants --package prospect --timeout-multiplier 3
+      --minimum-test-timeout 60)
+files=()
+for a in "$@"; do
+    case "$a" in
+        --in-diff)
+            git diff main > /tmp/prospect-mutants.diff
+            git diff --cached main >> /tmp/prospect-mutants.diff || true
+            args+=(--in-diff /tmp/prospect-mutants.diff) ;;
+        *) files+=("$a") ;;
+    esac
+done
+[ ${#files[@]} -eq 0 ] && files=("${CORE[@]}")
+for f in "${files[@]}"; do args+=(--file "$f"); done
+[ -n "${MUTANTS_SHARD:-}" ] && args+=(--shard "$MUTANTS_SHARD")
+
+echo "cargo mutants ${args[*]} -- ${TESTS[*]}" >&2
+cargo mutants "${args[@]}" -- "${TESTS[@]}"
