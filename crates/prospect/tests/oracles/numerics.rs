@@ -1,8 +1,6 @@
 //! Numerical oracles: finite differences, closed-form equilibria, the weak-feedback limit.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use prospect::learn::{Bp, Pc};
 use prospect::{
     Activation, Convention, EnergyKind, InferenceConfig, MlpSpec, Net, OutputMode, Tensor,

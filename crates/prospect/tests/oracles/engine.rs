@@ -6,9 +6,7 @@
 //!
 //! Each test names the bug it is there to catch; `docs/mutants.md` maps them to mutants.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use prospect::learn::{self, Batch, Bp, Zil};
 use prospect::optim::{OptimConfig, OptimKind, Reduction, Schedule, ScheduleKind};
 use prospect::{
@@ -895,4 +893,89 @@ fn trainer_evaluation_equals_a_direct_computation() {
     let correct = (0..n).filter(|&b| argmax(mu.row(b)) == argmax(y.row(b))).count();
     assert_eq!(e.correct, correct);
     assert_eq!(e.accuracy, correct as f64 / n as f64);
+}
+
+// ------------------------------------------------------------------ settings
+
+/// Both sides of every range check in the inference and optimiser settings, with the key the
+/// error names (catches a check that is dropped, inverted or joined with the wrong operator).
+#[test]
+fn every_setting_is_checked_at_both_sides_of_its_range() {
+    use prospect::{Error, OutputMode};
+    let key_of = |r: prospect::Result<()>| match r {
+        Ok(()) => None,
+        Err(Error::Config { key, .. }) => Some(key),
+        Err(e) => panic!("not a config error: {e}"),
+    };
+    let inf = |f: &dyn Fn(&mut InferenceConfig)| {
+        let mut c = InferenceConfig::default();
+        f(&mut c);
+        key_of(c.validate())
+    };
+    let g = |k: &str| Some(format!("inference.{k}"));
+    assert_eq!(inf(&|_| {}), None);
+    for bad in [0.0, -0.1, f64::NAN, f64::INFINITY] {
+        assert_eq!(inf(&|c| c.gamma = bad), g("gamma"), "gamma {bad}");
+    }
+    assert_eq!(inf(&|c| c.gamma = 1e-9), None);
+    for bad in [-0.1, 1.0, f64::NAN] {
+        assert_eq!(inf(&|c| c.momentum = bad), g("momentum"), "momentum {bad}");
+    }
+    for ok in [0.0, 0.99] {
+        assert_eq!(inf(&|c| c.momentum = ok), None);
+    }
+    for bad in [-1e-9, f64::NAN] {
+        assert_eq!(inf(&|c| c.tol = bad), g("tol"), "tol {bad}");
+    }
+    for ok in [0.0, 0.5, 2.0] {
+        assert_eq!(inf(&|c| c.tol = ok), None, "tol {ok}");
+    }
+    for bad in [0.0, -1.0, f64::INFINITY, f64::NAN] {
+        assert_eq!(inf(&|c| c.output = OutputMode::Nudge { beta: bad }), g("output.beta"));
+    }
+    assert_eq!(inf(&|c| c.output = OutputMode::Nudge { beta: 1e-6 }), None);
+    // the rule registry validates too
+    let bad = InferenceConfig { gamma: -1.0, ..Default::default() };
+    assert!(learn::build::<f64>("pc", &bad).is_err());
+
+    let opt = |f: &dyn Fn(&mut OptimConfig)| {
+        let mut c = OptimConfig::default();
+        f(&mut c);
+        key_of(c.validate())
+    };
+    let o = |k: &str| Some(format!("optimizer.{k}"));
+    assert_eq!(opt(&|_| {}), None);
+    for bad in [-0.1, f64::NAN, f64::INFINITY] {
+        assert_eq!(opt(&|c| c.lr = bad), o("lr"), "lr {bad}");
+    }
+    assert_eq!(opt(&|c| c.lr = 0.0), None);
+    for bad in [-0.1, 1.0, f64::NAN] {
+        assert_eq!(opt(&|c| c.momentum = bad), o("momentum"));
+        assert_eq!(opt(&|c| c.beta1 = bad), o("beta1"));
+        assert_eq!(opt(&|c| c.beta2 = bad), o("beta2"));
+    }
+    for ok in [0.0, 0.999] {
+        assert_eq!(opt(&|c| c.momentum = ok), None);
+        assert_eq!(opt(&|c| c.beta1 = ok), None);
+        assert_eq!(opt(&|c| c.beta2 = ok), None);
+    }
+    for bad in [0.0, -1e-8, f64::NAN] {
+        assert_eq!(opt(&|c| c.eps = bad), o("eps"), "eps {bad}");
+    }
+    assert_eq!(opt(&|c| c.eps = 1e-12), None);
+    for bad in [-1e-3, f64::NAN] {
+        assert_eq!(opt(&|c| c.weight_decay = bad), o("weight_decay"));
+    }
+    assert_eq!(opt(&|c| c.weight_decay = 0.0), None);
+    for bad in [-0.1, 1.0, f64::NAN] {
+        assert_eq!(opt(&|c| c.schedule.warmup = bad), o("schedule.warmup"), "warmup {bad}");
+    }
+    assert_eq!(opt(&|c| c.schedule.warmup = 0.0), None);
+    assert_eq!(opt(&|c| c.schedule.factor = 0.0), o("schedule"));
+    assert_eq!(opt(&|c| c.schedule.final_factor = -0.1), o("schedule"));
+    assert_eq!(opt(&|c| c.schedule.final_factor = 0.0), None);
+    // and a bad optimiser cannot be built
+    let spec = MlpSpec::new(&[2, 2], Activation::Identity, Convention::Wf);
+    let net: Net<f64> = Net::mlp(&spec, 0).unwrap();
+    assert!(WeightOptim::new(OptimConfig { eps: 0.0, ..Default::default() }, &net).is_err());
 }

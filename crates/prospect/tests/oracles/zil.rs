@@ -1,0 +1,113 @@
+//! Z-IL = backprop (Song et al., NeurIPS 2020): equal updates in f64 and f32 with all three
+//! conditions, and a clear gap when any one of them is broken.
+
+use crate::common::*;
+use prospect::learn::{self, Batch, NodeInit, Zil, ZilConfig, ZilSchedule};
+use prospect::{
+    Activation, Convention, EnergyKind, MlpSpec, Net, OptimConfig, Rule, Scalar, Tensor,
+    WeightOptim, Workspace,
+};
+
+/// Trains one batch with `rule` from `net0` with SGD(lr) and returns the new network.
+fn one_batch<T: Scalar>(
+    net0: &Net<T>,
+    rule: &mut dyn Rule<T>,
+    x: &Tensor<T>,
+    y: &Tensor<T>,
+    lr: f64,
+) -> Net<T> {
+    let mut net = net0.clone();
+    let mut opt = WeightOptim::new(OptimConfig::sgd(lr), &net).unwrap();
+    let mut ws = Workspace::new(&net, x.rows());
+    rule.train_batch(&mut net, &mut opt, Batch { x, y, index: 0 }, &mut ws).unwrap();
+    net
+}
+
+/// Per-layer ‖ΔW_a − ΔW_b‖ / ‖ΔW_b‖ (updates measured from `net0`), and the largest
+/// absolute weight difference.
+fn update_gap<T: Scalar>(net0: &Net<T>, a: &Net<T>, b: &Net<T>) -> (f64, f64) {
+    let mut worst_rel = 0.0f64;
+    let mut worst_abs = 0.0f64;
+    for i in 0..net0.depth() {
+        let p0 = layer_params(net0.layers[i].as_ref());
+        let pa = layer_params(a.layers[i].as_ref());
+        let pb = layer_params(b.layers[i].as_ref());
+        let da = sub(&pa, &p0);
+        let db = sub(&pb, &p0);
+        worst_rel = worst_rel.max(norm(&sub(&da, &db)) / norm(&db));
+        worst_abs = worst_abs.max(sub(&pa, &pb).iter().fold(0.0, |m, v| m.max(v.abs())));
+    }
+    (worst_rel, worst_abs)
+}
+
+fn zil_setup<T: Scalar>(conv: Convention, out: EnergyKind) -> (Net<T>, Tensor<T>, Tensor<T>) {
+    let mut r = rng(77);
+    let mut spec = MlpSpec::new(&[7, 9, 8, 6, 4], Activation::Tanh, conv);
+    spec.output_energy = out;
+    let mut net64: Net<f64> = Net::mlp(&spec, 12).unwrap();
+    randomize_biases(&mut net64, &mut r);
+    let x: Tensor<f64> = randn(5, 7, 1.0, &mut r);
+    let y = one_hot::<f64>(&[0, 3, 1, 2, 3], 4);
+    // Build in f64 and cast, so f32 and f64 start from the same weights.
+    let mut net = Net::<T>::mlp(&spec, 12).unwrap();
+    for (dst, src) in net.layers.iter_mut().zip(&net64.layers) {
+        let mut ps = vec![];
+        src.for_each_param(&mut |_, p| ps.push(p.cast::<T>()));
+        let mut i = 0;
+        dst.for_each_param_mut(&mut |_, p| {
+            *p = ps[i].clone();
+            i += 1;
+        });
+    }
+    (net, x.cast(), y.cast())
+}
+
+#[test]
+fn zil_equals_backprop_in_f64() {
+    for conv in [Convention::Wf, Convention::Fw] {
+        for out in [EnergyKind::Gaussian, EnergyKind::CrossEntropy] {
+            let (net0, x, y) = zil_setup::<f64>(conv, out);
+            let bp = one_batch(&net0, &mut learn::Bp, &x, &y, 0.1);
+            let zil = one_batch(&net0, &mut Zil::default(), &x, &y, 0.1);
+            let (rel, abs) = update_gap(&net0, &zil, &bp);
+            eprintln!("f64 {conv:?} {out:?}: abs {abs:e} rel {rel:e}");
+            assert!(abs < 1e-10, "{conv:?} {out:?}: max |W_zil - W_bp| = {abs:e}");
+            assert!(rel < 1e-10, "{conv:?} {out:?}: relative update gap {rel:e}");
+        }
+    }
+}
+
+#[test]
+fn zil_equals_backprop_in_f32() {
+    for conv in [Convention::Wf, Convention::Fw] {
+        let (net0, x, y) = zil_setup::<f32>(conv, EnergyKind::Gaussian);
+        let bp = one_batch(&net0, &mut learn::Bp, &x, &y, 0.1);
+        let zil = one_batch(&net0, &mut Zil::default(), &x, &y, 0.1);
+        let (rel, _) = update_gap(&net0, &zil, &bp);
+        eprintln!("f32 {conv:?}: rel {rel:e}");
+        assert!(rel < 1e-5, "{conv:?}: relative update gap {rel:e}");
+    }
+}
+
+/// Breaking any one of the three conditions of Z-IL breaks the equality with backprop.
+#[test]
+fn zil_breaks_when_any_condition_is_broken() {
+    for conv in [Convention::Wf, Convention::Fw] {
+        let (net0, x, y) = zil_setup::<f64>(conv, EnergyKind::Gaussian);
+        let bp = one_batch(&net0, &mut learn::Bp, &x, &y, 0.1);
+        let broken = [
+            ("zero init", ZilConfig { init: NodeInit::Zero, ..Default::default() }),
+            ("gamma 0.5", ZilConfig { gamma: 0.5, ..Default::default() }),
+            (
+                "all layers at the end",
+                ZilConfig { schedule: ZilSchedule::AllAtEnd, ..Default::default() },
+            ),
+        ];
+        for (what, cfg) in broken {
+            let zil = one_batch(&net0, &mut Zil { cfg }, &x, &y, 0.1);
+            let (rel, _) = update_gap(&net0, &zil, &bp);
+            eprintln!("{conv:?} {what}: rel {rel:e}");
+            assert!(rel > 1e-3, "{conv:?} {what}: relative gap only {rel:e}");
+        }
+    }
+}

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Injects, one at a time, the single-line bugs a review found the suite blind to, and checks
+that the test named for each one now fails (issue 18; the table is in docs/mutants.md).
+
+    python3 scripts/injected-bugs.py            # every bug
+    python3 scripts/injected-bugs.py 3 7        # only these (1-based)
+
+Works on a copy of the tree under $TMPDIR (the checkout is never modified) with the `mutants`
+cargo profile. Exit status 0 when every injected bug is caught; the log of each run is kept
+in the copy's bug-logs/ folder.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# (what, file, original text, buggy text, test target, test name filter)
+BUGS = [
+    ("shard reduction drops the second shard",
+     "crates/prospect/src/net.rs",
+     "Cpu.zip3(g, &first.grads[l][p], &second.grads[l][p], |_, a, b| a + b);",
+     "Cpu.zip3(g, &first.grads[l][p], &second.grads[l][p], |_, a, _b| a);",
+     "threads", "sharded_"),
+    ("AdamW decay applied without the learning rate",
+     "crates/prospect/src/tensor/cpu.rs",
+     "*pp -= lr * (mh / (vh.sqrt() + eps) + wd * *pp);",
+     "*pp -= lr * (mh / (vh.sqrt() + eps)) + wd * *pp;",
+     "oracles", "adam_and_adamw"),
+    ("Adam without bias corrections",
+     "crates/prospect/src/optim.rs",
+     "(T::of(1.0 - cfg.beta1.powi(t)), T::of(1.0 - cfg.beta2.powi(t))),",
+     "(T::of(1.0), T::of(1.0)),",
+     "oracles", "adam_and_adamw"),
+    ("mean reduction divides by B squared",
+     "crates/prospect/src/optim.rs",
+     "Reduction::Mean => 1.0 / batch.max(1) as f64,",
+     "Reduction::Mean => 1.0 / (batch * batch).max(1) as f64,",
+     "oracles", "sgd_mean_and_sum"),
+    ("momentum velocity sign flipped (nodes and weights share the kernel)",
+     "crates/prospect/src/tensor/cpu.rs",
+     "*vel = momentum * *vel + gs;",
+     "*vel = gs - momentum * *vel;",
+     "oracles", "momentum"),
+    ("Gaussian precision ignored in energy and gradients",
+     "crates/prospect/src/energy/gaussian.rs",
+     "let p = T::of(self.precision);\n        let half_p = 0.5 * self.precision;",
+     "let p = T::one();\n        let half_p = 0.5;",
+     "oracles", "precision"),
+    ("Laplace gradient sign flipped",
+     "crates/prospect/src/energy/laplace.rs",
+     "(-s, s, (p * e.abs()).f64())",
+     "(s, -s, (p * e.abs()).f64())",
+     "oracles", "hidden_energies"),
+    ("iPC keeps the layer-1 prediction of the old weights",
+     "crates/prospect/src/learn/ipc.rs",
+     "net.predict_from(ws, 1); // every weight changed at the last step",
+     "net.predict_from(ws, 2);",
+     "oracles", "pc_and_ipc"),
+    ("halving on energy rise switched off",
+     "crates/prospect/src/infer.rs",
+     "gamma *= 0.5;",
+     "gamma *= 1.0;",
+     "oracles", "halving"),
+    ("early stop switched off",
+     "crates/prospect/src/infer.rs",
+     "if cfg.tol > 0.0 && (prev - e).abs() <= cfg.tol * prev.abs() {",
+     "if cfg.tol < 0.0 && (prev - e).abs() <= cfg.tol * prev.abs() {",
+     "oracles", "early_stop"),
+    ("evaluation loss doubled (trainer)",
+     "crates/prospect/src/train.rs",
+     "loss: loss / n.max(1) as f64,",
+     "loss: 2.0 * loss / n.max(1) as f64,",
+     "oracles", "trainer_evaluation"),
+    ("evaluation loss doubled (Net::evaluate)",
+     "crates/prospect/src/net.rs",
+     "Ok((per.iter().sum(), count_correct(&mu, y)))",
+     "Ok((2.0 * per.iter().sum::<f64>(), count_correct(&mu, y)))",
+     "oracles", "reported_losses"),
+    ("an allocation in the multi-threaded shard path",
+     "crates/prospect/src/learn/mod.rs",
+     "let (a, b) = shards.split_at_mut(n / 2);",
+     "std::hint::black_box(vec![0u8; 8]);\n            let (a, b) = shards.split_at_mut(n / 2);",
+     "alloc", "steady_state"),
+    ("BP's input VJP accumulates into a stale buffer",
+     "crates/prospect/src/learn/bp.rs",
+     "layer.vjp_input(g, &mut ws.layer_ws[l - 1], &mut lo[l - 1], Accum::Replace);",
+     "layer.vjp_input(g, &mut ws.layer_ws[l - 1], &mut lo[l - 1], Accum::Add);",
+     "oracles", "bp_gradients"),
+]
+
+
+def main() -> int:
+    chosen = [int(a) for a in sys.argv[1:]] or list(range(1, len(BUGS) + 1))
+    work = os.path.join(tempfile.gettempdir(), "prospect-injected-bugs")
+    if os.path.exists(work):
+        shutil.rmtree(os.path.join(work, "src-copy"), ignore_errors=True)
+    os.makedirs(work, exist_ok=True)
+    src = os.path.join(work, "src-copy")
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns("target", ".git", "mutants.out*", "data"))
+    os.symlink(os.path.join(ROOT, "data"), os.path.join(src, "data"))
+    logs = os.path.join(work, "bug-logs")
+    os.makedirs(logs, exist_ok=True)
+    env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(work, "target"))
+    missed = []
+    for i in chosen:
+        what, path, old, new, target, name = BUGS[i - 1]
+        full = os.path.join(src, path)
+        orig = open(full).read()
+        if orig.count(old) != 1:
+            print(f"{i:2} ERROR: the original text is not found once in {path}: {old!r}")
+            return 2
+        open(full, "w").write(orig.replace(old, new))
+        try:
+            cmd = ["cargo", "test", "--profile", "mutants", "-p", "prospect", "--test", target, "--", name]
+            r = subprocess.run(cmd, cwd=src, env=env, capture_output=True, text=True)
+        finally:
+            open(full, "w").write(orig)
+        out = r.stdout + r.stderr
+        open(os.path.join(logs, f"bug-{i:02}.log"), "w").write(out)
+        if "error[E" in out or "could not compile" in out:
+            print(f"{i:2} ERROR: the injected bug does not compile ({what})")
+            return 2
+        failed = [l.split()[1] for l in out.splitlines() if l.startswith("test ") and l.endswith("FAILED")]
+        ran = [l for l in out.splitlines() if l.startswith("test ") and (l.endswith(" ok") or l.endswith("FAILED"))]
+        if r.returncode != 0 and failed:
+            print(f"{i:2} caught  {what}: {target}::{', '.join(failed)}")
+        else:
+            print(f"{i:2} MISSED  {what} ({len(ran)} tests of {target} matching '{name}' passed)")
+            missed.append(i)
+    print(f"{len(chosen) - len(missed)} caught, {len(missed)} missed")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
