@@ -5,9 +5,12 @@ that the test named for each one now fails (issue 18; the table is in docs/mutan
     python3 scripts/injected-bugs.py            # every bug
     python3 scripts/injected-bugs.py 3 7        # only these (1-based)
 
-Works on a copy of the tree under $TMPDIR (the checkout is never modified) with the `mutants`
-cargo profile. Exit status 0 when every injected bug is caught; the log of each run is kept
-in the copy's bug-logs/ folder.
+Works on a copy of the tree under $TMPDIR (the checkout is never modified), with the usual test
+profile and a target folder of its own beside the copy (cargo names a workspace's artefacts
+without its path, so sharing the checkout's target/ would overwrite its test binaries; copy
+target/debug/{deps,build,.fingerprint} there first to skip building the dependencies).
+Exit status 0 when every injected bug is caught; the log of each run is kept in bug-logs/
+beside the copy.
 """
 
 import os
@@ -100,7 +103,12 @@ def main() -> int:
         shutil.rmtree(os.path.join(work, "src-copy"), ignore_errors=True)
     os.makedirs(work, exist_ok=True)
     src = os.path.join(work, "src-copy")
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns("target", ".git", "mutants.out*", "data"))
+    def skip(folder, names):
+        top = os.path.abspath(folder) == ROOT
+        return [n for n in names if n in ("target", ".git") or n.startswith("mutants.out")
+                or (top and n in ("data", "runs"))]
+
+    shutil.copytree(ROOT, src, ignore=skip)
     os.symlink(os.path.join(ROOT, "data"), os.path.join(src, "data"))
     logs = os.path.join(work, "bug-logs")
     os.makedirs(logs, exist_ok=True)
@@ -115,7 +123,7 @@ def main() -> int:
             return 2
         open(full, "w").write(orig.replace(old, new))
         try:
-            cmd = ["cargo", "test", "--profile", "mutants", "-p", "prospect", "--test", target, "--", name]
+            cmd = ["cargo", "test", "-p", "prospect", "--test", target, "--", name]
             r = subprocess.run(cmd, cwd=src, env=env, capture_output=True, text=True)
         finally:
             open(full, "w").write(orig)

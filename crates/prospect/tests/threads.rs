@@ -81,6 +81,8 @@ fn check<T: Scalar>(algo: &str, conv: Convention, out: EnergyKind, tol: f64) {
             s.energy
         );
         assert_eq!((s.correct, s.examples), (correct, batch), "{algo}");
+        // steps: the longest shard's (each relaxed all 12), not their sum
+        assert_eq!(s.steps, if algo == "pc" { 12 } else { 0 }, "{algo}");
         if index == 1 {
             sharded_net = n;
         }

@@ -846,6 +846,25 @@ fn reported_losses_equal_the_loss_of_the_forward_pass() {
         let mu = net0.predict(&x).unwrap();
         let want_correct = (0..8).filter(|&b| argmax(mu.row(b)) == argmax(y.row(b))).count();
         assert_eq!(correct, want_correct);
+        let nudge = InferenceConfig {
+            steps: 5,
+            output: prospect::OutputMode::Nudge { beta: 0.25 },
+            ..Default::default()
+        };
+        for algo in ["pc-nudge", "ipc-nudge"] {
+            let mut net = net0.clone();
+            let mut rule = learn::build::<f64>(&algo[..algo.len() - 6], &nudge).unwrap();
+            let mut opt = WeightOptim::new(OptimConfig::sgd(0.1), &net).unwrap();
+            let mut ws = Workspace::new(&net, 8);
+            let b = Batch { x: &x, y: &y, index: 0 };
+            let s = rule.train_batch(&mut net, &mut opt, b, &mut ws).unwrap();
+            // at the forward initialisation the link energy is 0 and the nudge is beta × loss
+            assert!(
+                (s.loss - direct).abs() < 1e-12 * direct,
+                "{algo} {out:?}: loss {} vs {direct}",
+                s.loss
+            );
+        }
         for algo in ["bp", "pc", "ipc", "zil"] {
             let mut net = net0.clone();
             let inference = InferenceConfig { steps: 5, ..Default::default() };
@@ -978,4 +997,135 @@ fn every_setting_is_checked_at_both_sides_of_its_range() {
     let spec = MlpSpec::new(&[2, 2], Activation::Identity, Convention::Wf);
     let net: Net<f64> = Net::mlp(&spec, 0).unwrap();
     assert!(WeightOptim::new(OptimConfig { eps: 0.0, ..Default::default() }, &net).is_err());
+}
+
+/// The analytic FLOP counts `prospect bench` divides by, against a count by hand on a 4-5-3
+/// net: layer 1 has 20 multiply-adds per example, layer 2 has 15.
+#[test]
+fn flop_counts_match_a_count_by_hand() {
+    let spec = MlpSpec::new(&[4, 5, 3], Activation::Tanh, Convention::Wf);
+    let net: Net<f64> = Net::mlp(&spec, 0).unwrap();
+    assert_eq!(net.macs_per_example(), 35);
+    let inference = InferenceConfig { steps: 7, ..Default::default() };
+    let flops = |algo: &str| learn::build::<f64>(algo, &inference).unwrap().flops_per_example(&net);
+    // bp: forward (20 + 15), VJP into layer 1's output (15), parameter gradients (35)
+    assert_eq!(flops("bp"), 2 * (20 + 15 + 15 + 35));
+    // pc: forward once, then T = 7 steps each re-predicting layer 2 and one VJP; gradients once
+    assert_eq!(flops("pc"), 2 * (20 + 8 * 15 + 7 * 15 + 35));
+    // ipc: weights change every step, so everything is recomputed at each of the 7 steps
+    assert_eq!(flops("ipc"), 2 * 7 * (20 + 15 + 15 + 35));
+    // zil: L = 2 steps; one layer's gradients per step (35 in all)
+    assert_eq!(flops("zil"), 2 * (20 + 2 * 15 + 2 * 15 + 35));
+}
+
+/// The optimiser state visited for checkpoints, copied into a fresh optimiser with the update
+/// counts, continues exactly where the first one was.
+#[test]
+fn optimizer_state_copied_through_its_visitors_continues_the_run() {
+    let cfg = OptimConfig { kind: OptimKind::Adamw, weight_decay: 0.01, ..OptimConfig::adam(0.05) };
+    assert_eq!((OptimConfig::adam(0.05).kind, OptimConfig::adam(0.05).lr), (OptimKind::Adam, 0.05));
+    assert_eq!((OptimConfig::sgd(0.2).kind, OptimConfig::sgd(0.2).lr), (OptimKind::Sgd, 0.2));
+    let mut a = layer(W0, B0);
+    let mut oa = WeightOptim::new(cfg.clone(), &a).unwrap();
+    for g1 in [G1, G2] {
+        oa.step(&mut a, &[grads(g1.0, g1.1)], 2);
+        oa.end_batch();
+    }
+    let mut names = vec![];
+    let mut saved = vec![];
+    oa.for_each_state(&mut |n, t| {
+        names.push(n);
+        saved.push(t.clone());
+    });
+    assert_eq!(
+        names,
+        ["optim.layers.0.0.m", "optim.layers.0.0.v", "optim.layers.0.1.m", "optim.layers.0.1.v"]
+    );
+    assert!(saved.iter().all(|t| t.data().iter().any(|v| *v != 0.0)), "moments must be non-zero");
+    assert_eq!(oa.update_counts(), &[2]);
+    let mut b = a.clone();
+    let mut ob = WeightOptim::new(cfg, &b).unwrap();
+    let mut i = 0;
+    ob.for_each_state_mut(&mut |_, t| {
+        *t = saved[i].clone();
+        i += 1;
+    });
+    ob.set_update_counts(oa.update_counts());
+    ob.batches_done = oa.batches_done;
+    oa.step(&mut a, &[grads(G1.0, G1.1)], 2);
+    ob.step(&mut b, &[grads(G1.0, G1.1)], 2);
+    assert_eq!(params(&a), params(&b));
+}
+
+/// More points of both decaying schedules, each by hand.
+#[test]
+fn schedule_factors_match_hand_values() {
+    let step = Schedule { kind: ScheduleKind::Step, every: 10, factor: 0.5, ..Default::default() };
+    for (t, f) in [(0, 1.0), (9, 1.0), (10, 0.5), (19, 0.5), (25, 0.25), (30, 0.125)] {
+        assert_eq!(step.factor_at(t, 100), f, "step t={t}");
+    }
+    let every0 = Schedule { every: 0, ..step };
+    assert_eq!(every0.factor_at(3, 100), 0.125); // every 0 acts as every 1
+                                                 // warm-up over 2 of 10 batches (t+1)/2, then cosine from 1 to 0.1 over the other 8
+    let wc = Schedule {
+        kind: ScheduleKind::WarmupCosine,
+        warmup: 0.2,
+        final_factor: 0.1,
+        ..Default::default()
+    };
+    let cos = |p: f64| 0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos());
+    for (t, f) in [
+        (0, 0.5),
+        (1, 1.0),
+        (2, 1.0),
+        (4, cos(0.25)),
+        (6, cos(0.5)),
+        (9, cos(7.0 / 8.0)),
+        (10, 0.1),
+        (50, 0.1),
+    ] {
+        assert!(
+            (wc.factor_at(t, 10) - f).abs() < 1e-12,
+            "warmup-cosine t={t}: {} vs {f}",
+            wc.factor_at(t, 10)
+        );
+    }
+}
+
+/// A NaN anywhere is an error naming the batch, the step and the first layer whose energy is
+/// not finite, for every rule.
+#[test]
+fn non_finite_energies_name_batch_step_and_layer() {
+    use prospect::Error;
+    let spec = MlpSpec::new(&[3, 4, 4, 2], Activation::Tanh, Convention::Wf);
+    let net0: Net<f64> = Net::mlp(&spec, 0).unwrap();
+    let x = Tensor::from_fn(2, 3, |r, c| (r + c) as f64 * 0.3);
+    let y = one_hot::<f64>(&[0, 1], 2);
+    let mut bad_y = y.clone();
+    bad_y.data_mut()[1] = f64::NAN;
+    let mut bad_x = x.clone();
+    bad_x.data_mut()[0] = f64::NAN;
+    for algo in ["bp", "pc", "ipc", "zil"] {
+        for (xx, yy, layer) in [(&x, &bad_y, 3), (&bad_x, &y, 1)] {
+            let mut net = net0.clone();
+            let mut rule = learn::build::<f64>(algo, &InferenceConfig::default()).unwrap();
+            let mut opt = WeightOptim::new(OptimConfig::sgd(0.1), &net).unwrap();
+            let mut ws = Workspace::new(&net, 2);
+            match rule.train_batch(&mut net, &mut opt, Batch { x: xx, y: yy, index: 7 }, &mut ws) {
+                Err(Error::NonFinite { batch, step, layer: l, .. }) => {
+                    // backprop has one energy, the output loss: a NaN anywhere shows there
+                    let layer = if algo == "bp" { 3 } else { layer };
+                    assert_eq!((batch, step, l), (7, 0, layer), "{algo}");
+                }
+                other => panic!("{algo}: expected a non-finite error, got {other:?}"),
+            }
+        }
+    }
+    // the same through inference alone
+    let mut ws = Workspace::new(&net0, 2);
+    ws.load(&net0, &x, &bad_y).unwrap();
+    match net0.infer(&mut ws, &InferenceConfig::default(), 3) {
+        Err(Error::NonFinite { batch: 3, step: 0, layer: 3, .. }) => {}
+        other => panic!("{other:?}"),
+    }
 }
