@@ -1,8 +1,9 @@
 //! Runs tests/python/test_safetensors_client.py: Python's `safetensors` (numpy backend) reads
 //! the checkpoint `prospect` writes and finds the values `prospect inspect` reports.
 //!
-//! Skipped with a note when `safetensors` or `numpy` is not importable, except under CI
-//! (`CI` set) or with `PROSPECT_REQUIRE_PYTHON=1`, where that is a failure.
+//! When `safetensors` or `numpy` is not importable the test skips with a `SKIPPED` line on
+//! stderr, or fails when `PROSPECT_REQUIRE_EXTERNAL=1` (as `.ci/run` sets it): see
+//! `prospect::testing`.
 
 use std::path::Path;
 use std::process::Command;
@@ -18,12 +19,11 @@ fn python_safetensors_reads_the_checkpoint() {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !importable {
-        let required = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
-            || std::env::var_os("PROSPECT_REQUIRE_PYTHON").is_some_and(|v| v == "1");
-        let msg = "python3 with the `safetensors` and `numpy` modules is needed for the \
-                   checkpoint client test: python3 -m pip install safetensors numpy";
-        assert!(!required, "{msg}");
-        eprintln!("note: skipping: {msg}");
+        prospect::testing::skip_or_fail(
+            "python_client::python_safetensors_reads_the_checkpoint",
+            "python3 cannot import the `safetensors` and `numpy` modules",
+            "python3 -m pip install safetensors numpy",
+        );
         return;
     }
     let out = Command::new("python3")

@@ -32,6 +32,8 @@ pub mod learn;
 pub mod net;
 pub mod optim;
 pub mod tensor;
+/// Skip or fail for tests that need a fetched data set or a Python module.
+pub mod testing;
 pub mod train;
 
 pub use config::RunConfig;

@@ -10,6 +10,7 @@ use prospect::data::{
     self, cifar, csv, digits, fetch, idx, CifarKind, DataError, Dataset, FetchOptions, LabelDrift,
     NormMode, Split,
 };
+use prospect::testing;
 
 // ---------------------------------------------------------------- helpers
 
@@ -879,11 +880,11 @@ fn label_drift_changes_exactly_every_k() {
 fn real_mnist_and_fashion_mnist_when_present() {
     let root = data::data_root();
     for name in ["mnist", "fashion-mnist"] {
-        if data::verify(name, &root).is_err() {
-            println!(
-                "note: {name} not found under {} (or checksum mismatch); skipped. \
-                 Run `bash scripts/fetch-data.sh {name}`",
-                root.display()
+        if let Err(e) = data::verify(name, &root) {
+            testing::skip_or_fail(
+                "data::real_mnist_and_fashion_mnist_when_present",
+                &format!("{name} is not verified under {}: {e}", root.display()),
+                &format!("bash scripts/fetch-data.sh {name}"),
             );
             continue;
         }

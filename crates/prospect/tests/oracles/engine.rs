@@ -569,6 +569,9 @@ fn bp_gradients_match_finite_differences_of_the_loss() {
 
 // ------------------------------------------------------------------ PC and iPC against a plain-loop reference
 
+/// One layer's parameter gradients: weight `[d_out][d_in]` and bias `[d_out]`.
+type LayerGrads = (Vec<Vec<f64>>, Vec<f64>);
+
 /// A layered PCN written with plain loops over `Vec<f64>`, independent of the engine:
 /// weights `w[l][o][i]`, biases `b[l][o]`, one activation per layer, precisions `pi[l]`.
 struct RefNet {
@@ -634,7 +637,7 @@ impl RefNet {
 
     /// For nodes `x[0..=L]` of one example: node gradients of the hidden nodes and the
     /// parameter gradients (weight, bias per layer), Gaussian energies.
-    fn grads(&self, x: &[Vec<f64>]) -> (Vec<Vec<f64>>, Vec<(Vec<Vec<f64>>, Vec<f64>)>, f64) {
+    fn grads(&self, x: &[Vec<f64>]) -> (Vec<Vec<f64>>, Vec<LayerGrads>, f64) {
         let depth = self.w.len();
         let mut dx: Vec<Vec<f64>> = x.iter().map(|v| vec![0.0; v.len()]).collect();
         let mut pg = vec![];
