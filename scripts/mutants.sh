@@ -50,6 +50,8 @@ done
 [ ${#files[@]} -eq 0 ] && files=("${CORE[@]}")
 for f in "${files[@]}"; do args+=(--file "$f"); done
 [ -n "${MUTANTS_SHARD:-}" ] && args+=(--shard "$MUTANTS_SHARD")
+# Two builds at once use a 2-core machine better than one (front end and linking are serial).
+args+=(--jobs "${MUTANTS_JOBS:-2}")
 for t in "${TESTS[@]}"; do args+=(--cargo-arg "--test=$t"); done
 
 echo "cargo mutants ${args[*]}" >&2

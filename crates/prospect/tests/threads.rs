@@ -28,16 +28,7 @@ fn check<T: Scalar>(algo: &str, conv: Convention, out: EnergyKind, tol: f64) {
     spec.output_energy = out;
     let mut net64: Net<f64> = Net::mlp(&spec, 6).unwrap();
     randomize_biases(&mut net64, &mut r);
-    let mut net = Net::<T>::mlp(&spec, 6).unwrap();
-    for (d, s) in net.layers.iter_mut().zip(&net64.layers) {
-        let mut ps = vec![];
-        s.for_each_param(&mut |_, p| ps.push(p.cast::<T>()));
-        let mut i = 0;
-        d.for_each_param_mut(&mut |_, p| {
-            *p = ps[i].clone();
-            i += 1;
-        });
-    }
+    let net = cast_net::<T>(&net64, &spec, 6);
     let x: Tensor<T> = randn::<f64>(batch, 6, 1.0, &mut r).cast();
     let labels: Vec<usize> = (0..batch).map(|i| (i * 7 + 3) % 4).collect();
     let y: Tensor<T> = one_hot(&labels, 4);

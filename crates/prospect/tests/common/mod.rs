@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests: seeded data and small reference computations.
 #![allow(dead_code)]
 
-use prospect::{Layer, Net, Scalar, Tensor};
+use prospect::{Layer, MlpSpec, Net, Scalar, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
@@ -108,4 +108,31 @@ pub fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
         z[r] = (b[r] - (r + 1..n).map(|k| a[r][k] * z[k]).sum::<f64>()) / a[r][r];
     }
     z
+}
+
+/// Adds `delta` to element `i` of parameter `param` of layer `layer` (finite differences).
+pub fn nudge_param<T: Scalar>(net: &mut Net<T>, layer: usize, param: usize, i: usize, delta: T) {
+    let mut k = 0;
+    net.layers[layer].for_each_param_mut(&mut |_, p| {
+        if k == param {
+            p.data_mut()[i] += delta;
+        }
+        k += 1;
+    });
+}
+
+/// The network `spec` builds, in `T`, holding `src`'s parameters (so f32 and f64 runs start
+/// from the same weights).
+pub fn cast_net<T: Scalar>(src: &Net<f64>, spec: &MlpSpec, seed: u64) -> Net<T> {
+    let mut net = Net::<T>::mlp(spec, seed).unwrap();
+    for (dst, s) in net.layers.iter_mut().zip(&src.layers) {
+        let mut ps = vec![];
+        s.for_each_param(&mut |_, p| ps.push(p.cast::<T>()));
+        let mut i = 0;
+        dst.for_each_param_mut(&mut |_, p| {
+            *p = ps[i].clone();
+            i += 1;
+        });
+    }
+    net
 }

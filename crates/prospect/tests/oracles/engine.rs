@@ -535,15 +535,8 @@ fn bp_gradients_match_finite_differences_of_the_loss() {
                         net.layers[li].for_each_param(&mut |n, p| shapes.push((n, p.len())));
                         for (pi, (name, len)) in shapes.into_iter().enumerate() {
                             for i in 0..len {
-                                let nudge = |net: &mut Net<f64>, d: f64| {
-                                    let mut j = 0;
-                                    net.layers[li].for_each_param_mut(&mut |_, p| {
-                                        if j == pi {
-                                            p.data_mut()[i] += d;
-                                        }
-                                        j += 1;
-                                    });
-                                };
+                                let nudge =
+                                    |net: &mut Net<f64>, d: f64| nudge_param(net, li, pi, i, d);
                                 nudge(&mut net, h);
                                 let lp = batch_loss(&net, out, &x, &y);
                                 nudge(&mut net, -2.0 * h);

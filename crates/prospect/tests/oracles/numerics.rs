@@ -74,15 +74,7 @@ fn check_local_gradients(
         for (p_index, name) in names.into_iter().enumerate() {
             let len = grads[li][p_index].len();
             for i in 0..len {
-                let set = |net: &mut Net<f64>, delta: f64| {
-                    let mut k = 0;
-                    net.layers[li].for_each_param_mut(&mut |_, p| {
-                        if k == p_index {
-                            p.data_mut()[i] += delta;
-                        }
-                        k += 1;
-                    });
-                };
+                let set = |net: &mut Net<f64>, delta: f64| nudge_param(net, li, p_index, i, delta);
                 set(&mut net, h);
                 let ep = energy(&net, &mut ws, out);
                 set(&mut net, -2.0 * h);

@@ -48,17 +48,7 @@ fn zil_setup<T: Scalar>(conv: Convention, out: EnergyKind) -> (Net<T>, Tensor<T>
     randomize_biases(&mut net64, &mut r);
     let x: Tensor<f64> = randn(5, 7, 1.0, &mut r);
     let y = one_hot::<f64>(&[0, 3, 1, 2, 3], 4);
-    // Build in f64 and cast, so f32 and f64 start from the same weights.
-    let mut net = Net::<T>::mlp(&spec, 12).unwrap();
-    for (dst, src) in net.layers.iter_mut().zip(&net64.layers) {
-        let mut ps = vec![];
-        src.for_each_param(&mut |_, p| ps.push(p.cast::<T>()));
-        let mut i = 0;
-        dst.for_each_param_mut(&mut |_, p| {
-            *p = ps[i].clone();
-            i += 1;
-        });
-    }
+    let net = cast_net::<T>(&net64, &spec, 12);
     (net, x.cast(), y.cast())
 }
 
