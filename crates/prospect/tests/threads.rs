@@ -104,3 +104,32 @@ fn sharded_bp_equals_the_whole_batch() {
         }
     }
 }
+
+/// Halving on energy rise and early stop look at the whole batch's energy, so `pc` must not
+/// split such a batch: its gradients equal the whole batch relaxed at once.
+#[test]
+fn pc_with_batch_wide_halving_or_early_stop_is_not_sharded() {
+    prospect::tensor::set_threads(2);
+    let mut r = rng(41);
+    let spec = MlpSpec::new(&[5, 9, 3], Activation::Tanh, Convention::Wf);
+    let net: Net<f64> = Net::mlp(&spec, 2).unwrap();
+    let x: Tensor<f64> = randn(40, 5, 1.0, &mut r);
+    let y = one_hot::<f64>(&(0..40).map(|i| i % 3).collect::<Vec<_>>(), 3);
+    let halve =
+        InferenceConfig { steps: 30, gamma: 0.9, halve_on_rise: true, ..Default::default() };
+    let stop = InferenceConfig { steps: 60, gamma: 0.2, tol: 1e-3, ..Default::default() };
+    for inference in [halve, stop] {
+        let mut whole = Workspace::new(&net, 40);
+        whole.load(&net, &x, &y).unwrap();
+        let s = Pc { inference: inference.clone() }.gradients(&net, &mut whole, 0).unwrap();
+        let mut n = net.clone();
+        let mut rule = learn::build::<f64>("pc", &inference).unwrap();
+        let mut opt = WeightOptim::new(OptimConfig::sgd(0.1), &n).unwrap();
+        let mut ws = Workspace::new(&n, 40);
+        let b =
+            rule.train_batch(&mut n, &mut opt, Batch { x: &x, y: &y, index: 0 }, &mut ws).unwrap();
+        assert!(ws.shards.is_empty(), "{inference:?}: the batch was split");
+        assert_eq!(b.steps, s.steps);
+        assert_eq!(max_rel_gap(&ws.grads, &whole.grads), 0.0, "{inference:?}");
+    }
+}
