@@ -70,7 +70,8 @@ impl<T: Scalar> Rule<T> for Zil {
     ) -> Result<BatchStats> {
         ws.load(net, batch.x, batch.y)?;
         let l_max = net.depth();
-        let node_cfg = InferenceConfig { gamma: self.cfg.gamma, ..Default::default() };
+        // plain SGD on the nodes; the rate, `self.cfg.gamma`, is passed to each step
+        let node_cfg = InferenceConfig::default();
         net.forward(ws, true);
         let correct = count_correct(&ws.mu[l_max], &ws.target);
         if self.cfg.init == NodeInit::Zero {

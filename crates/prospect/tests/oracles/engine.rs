@@ -878,6 +878,14 @@ fn reported_losses_equal_the_loss_of_the_forward_pass() {
                 s.loss
             );
             assert_eq!((s.examples, s.correct), (8, want_correct), "{algo} {out:?}");
+            let steps = match algo {
+                "bp" => 0,
+                "zil" => 2, // one step per layer
+                _ => 5,
+            };
+            assert_eq!(s.steps, steps, "{algo}");
+            // a batch too small to split is relaxed in place, not copied into a shard
+            assert!(ws.shards.is_empty(), "{algo}: batch of 8 was split");
         }
     }
 }

@@ -101,3 +101,30 @@ fn zil_breaks_when_any_condition_is_broken() {
         }
     }
 }
+
+/// With zero initialisation (condition 1 broken on purpose) the first step sees every hidden
+/// node at 0: the reported loss is the energy of that state, written out by hand for a linear
+/// net: `E = ½‖0 − W₁x₀‖² + ½‖y − W₂·0‖²`.
+#[test]
+fn zil_zero_init_starts_from_zero_hidden_nodes() {
+    let mut spec = MlpSpec::new(&[2, 2, 2], Activation::Identity, Convention::Wf);
+    spec.bias = false;
+    let mut net: Net<f64> = Net::mlp(&spec, 3).unwrap();
+    let w1 = [0.5, -1.0, 2.0, 0.25];
+    for (l, w) in [w1, [1.0, 2.0, 3.0, 4.0]].iter().enumerate() {
+        net.layers[l].for_each_param_mut(&mut |_, p| p.data_mut().copy_from_slice(w));
+    }
+    let x = Tensor::from_vec(1, 2, vec![1.0, 2.0]);
+    let y = Tensor::from_vec(1, 2, vec![0.5, -0.5]);
+    // W₁x₀ = (0.5 - 2, 2 + 0.5) = (-1.5, 2.5): ½(2.25 + 6.25) = 4.25; ½(0.25 + 0.25) = 0.25
+    let mut zil = Zil { cfg: ZilConfig { init: NodeInit::Zero, ..Default::default() } };
+    let mut opt = WeightOptim::new(OptimConfig::sgd(0.0), &net).unwrap();
+    let mut ws = Workspace::new(&net, 1);
+    let s = zil.train_batch(&mut net, &mut opt, Batch { x: &x, y: &y, index: 0 }, &mut ws).unwrap();
+    assert!((s.loss - 4.5).abs() < 1e-12, "first-step energy {}", s.loss);
+    // with the forward initialisation the hidden error is 0 and only the output's remains
+    let mut fwd = Zil::default();
+    let s = fwd.train_batch(&mut net, &mut opt, Batch { x: &x, y: &y, index: 0 }, &mut ws).unwrap();
+    // W₂ (-1.5, 2.5) = (-1.5 + 5, -4.5 + 10) = (3.5, 5.5); ½(3² + 6²) = 22.5
+    assert!((s.loss - 22.5).abs() < 1e-12, "forward-init energy {}", s.loss);
+}
