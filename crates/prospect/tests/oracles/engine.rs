@@ -389,12 +389,15 @@ fn precision_weighted_energies_match_hand_values() {
     let logits = Tensor::from_vec(1, 3, vec![1.0, 2.0, 0.0]);
     let mut gm = Tensor::zeros(1, 3);
     let ce = EnergyKind::CrossEntropy.build::<f64>(1.0);
-    let v = ce.eval(&y, &logits, &mut gm, None);
+    let mut gx = Tensor::zeros(1, 3);
+    let v = ce.eval(&y, &logits, &mut gm, Some(&mut gx));
     let z: f64 = [1.0f64, 2.0, 0.0].iter().map(|v| v.exp()).sum();
     assert!((v - (z.ln() - 2.0)).abs() < 1e-15);
     for (i, l) in [1.0f64, 2.0, 0.0].iter().enumerate() {
         let want = l.exp() / z - y.data()[i];
         assert!((gm.data()[i] - want).abs() < 1e-15);
+        // dE/dx = -log softmax(mu)
+        assert!((gx.data()[i] - (z.ln() - l)).abs() < 1e-15, "cross-entropy dE/dx[{i}]");
     }
     // the spec's precisions reach the energies of the network
     let mut spec = MlpSpec::new(&[2, 3, 2], Activation::Tanh, Convention::Wf);
@@ -1133,5 +1136,22 @@ fn non_finite_energies_name_batch_step_and_layer() {
     match net0.infer(&mut ws, &InferenceConfig::default(), 3) {
         Err(Error::NonFinite { batch: 3, step: 0, layer: 3, .. }) => {}
         other => panic!("{other:?}"),
+    }
+}
+
+/// The names energies and rules report are the names configs and the command line use.
+#[test]
+fn energies_and_rules_report_their_config_names() {
+    for (kind, name) in [
+        (EnergyKind::Gaussian, "gaussian"),
+        (EnergyKind::CrossEntropy, "cross_entropy"),
+        (EnergyKind::Laplace, "laplace"),
+    ] {
+        assert_eq!(kind.build::<f64>(1.0).name(), name);
+        assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{name}\""));
+    }
+    for (name, _) in learn::RULES {
+        let rule = learn::build::<f32>(name, &InferenceConfig::default()).unwrap();
+        assert_eq!(rule.name(), *name);
     }
 }
