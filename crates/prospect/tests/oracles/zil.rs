@@ -127,4 +127,9 @@ fn zil_zero_init_starts_from_zero_hidden_nodes() {
     let s = fwd.train_batch(&mut net, &mut opt, Batch { x: &x, y: &y, index: 0 }, &mut ws).unwrap();
     // W₂ (-1.5, 2.5) = (-1.5 + 5, -4.5 + 10) = (3.5, 5.5); ½(3² + 6²) = 22.5
     assert!((s.loss - 22.5).abs() < 1e-12, "forward-init energy {}", s.loss);
+    // Step 1 (lr 0: the weights stay): e₂ = y − W₂x₁ = (−3, −6), dE/dx₁ = −W₂ᵀe₂ = (21, 30), so
+    // x₁ = (−22.5, −27.5); the energy reported at the last step is that of the new nodes under
+    // re-computed predictions: ½‖(−21, −30)‖² + ½‖y − W₂x₁‖² = 670.5 + ½‖(78, 177)‖² = 19377
+    // (stale predictions would give 670.5 + 22.5).
+    assert_eq!(s.energy, 19377.0);
 }
