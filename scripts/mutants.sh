@@ -3,7 +3,7 @@
 #
 #   scripts/mutants.sh                     # every core file (see CORE below)
 #   scripts/mutants.sh crates/prospect/src/optim.rs 'crates/prospect/src/energy/*.rs'
-#   scripts/mutants.sh --in-diff            # only what `git diff main` touches
+#   scripts/mutants.sh --in-diff            # only what `git diff $MUTANTS_BASE` (default main) touches
 #   MUTANTS_SHARD=1/4 scripts/mutants.sh    # one quarter, to spread a full run over sessions
 #   scripts/mutants.sh --iterate FILES      # skip the mutants mutants.out/ says were caught
 #
@@ -41,8 +41,7 @@ for a in "$@"; do
     case "$a" in
         --iterate) args+=(--iterate) ;;
         --in-diff)
-            git diff main > /tmp/prospect-mutants.diff
-            git diff --cached main >> /tmp/prospect-mutants.diff || true
+            git diff "${MUTANTS_BASE:-main}" > /tmp/prospect-mutants.diff
             args+=(--in-diff /tmp/prospect-mutants.diff) ;;
         *) files+=("$a") ;;
     esac

@@ -233,8 +233,8 @@ impl<T: Scalar> Net<T> {
         self.infer_observed(ws, cfg, batch_index, |_, _| {})
     }
 
-    /// [`Net::infer`], calling `after_step(t, ws)` once the nodes have taken their `t`-th step
-    /// (`t = 1..`), so experiments can watch the relaxation that training uses.
+    /// [`Net::infer`], calling `after_step(t, ws)` with the nodes after `t` steps (`t = 0`: the
+    /// forward initialisation), so experiments can watch the relaxation that training uses.
     ///
     /// # Errors
     /// As [`Net::infer`].
@@ -247,6 +247,7 @@ impl<T: Scalar> Net<T> {
     ) -> Result<InferenceStats> {
         let clamp = cfg.output == OutputMode::Clamp;
         self.forward(ws, clamp);
+        after_step(0, ws);
         for v in &mut ws.vel {
             v.fill(T::zero());
         }

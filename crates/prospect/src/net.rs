@@ -169,6 +169,16 @@ impl<T: Scalar> Net<T> {
         Self::new(layers, energies)
     }
 
+    /// Copies every parameter of `src` (the same architecture, any element type) into `self`.
+    pub fn copy_params_from<U: Scalar>(&mut self, src: &Net<U>) {
+        for (dst, s) in self.layers.iter_mut().zip(&src.layers) {
+            let mut ps = Vec::new();
+            s.for_each_param(&mut |_, p| ps.push(p.cast::<T>()));
+            let mut ps = ps.into_iter();
+            dst.for_each_param_mut(&mut |_, p| *p = ps.next().expect("the same parameters"));
+        }
+    }
+
     /// Number of layers `L`.
     pub fn depth(&self) -> usize {
         self.layers.len()

@@ -157,8 +157,6 @@ pub fn convergence(depth: usize, width: usize, seed: u64, steps: usize) -> Resul
     // The same inference training runs; t = 0 is the forward initialisation.
     let mut out = vec![0.0; steps + 1];
     net.infer_observed(&mut ws, &cfg, 0, |t, ws| out[t] = gap(ws))?;
-    net.forward(&mut ws, true);
-    out[0] = gap(&ws);
     Ok(out)
 }
 

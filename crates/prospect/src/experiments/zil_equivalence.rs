@@ -77,15 +77,7 @@ pub fn gaps<T: Scalar>(
         });
     }
     let mut net0 = Net::<T>::mlp(&spec, seed)?;
-    for (dst, src) in net0.layers.iter_mut().zip(&net64.layers) {
-        let mut ps = vec![];
-        src.for_each_param(&mut |_, p| ps.push(p.cast::<T>()));
-        let mut i = 0;
-        dst.for_each_param_mut(&mut |_, p| {
-            *p = ps[i].clone();
-            i += 1;
-        });
-    }
+    net0.copy_params_from(&net64);
     let x: Tensor<T> = randn::<f64>(8, 12, 1.0, seed * 100 + 50).cast();
     let y: Tensor<T> =
         Tensor::from_fn(8, 6, |r, c| T::of(((r * 5 + seed as usize) % 6 == c) as u8 as f64));

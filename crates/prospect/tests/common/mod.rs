@@ -125,14 +125,6 @@ pub fn nudge_param<T: Scalar>(net: &mut Net<T>, layer: usize, param: usize, i: u
 /// from the same weights).
 pub fn cast_net<T: Scalar>(src: &Net<f64>, spec: &MlpSpec, seed: u64) -> Net<T> {
     let mut net = Net::<T>::mlp(spec, seed).unwrap();
-    for (dst, s) in net.layers.iter_mut().zip(&src.layers) {
-        let mut ps = vec![];
-        s.for_each_param(&mut |_, p| ps.push(p.cast::<T>()));
-        let mut i = 0;
-        dst.for_each_param_mut(&mut |_, p| {
-            *p = ps[i].clone();
-            i += 1;
-        });
-    }
+    net.copy_params_from(src);
     net
 }
