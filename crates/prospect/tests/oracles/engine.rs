@@ -1155,3 +1155,18 @@ fn energies_and_rules_report_their_config_names() {
         assert_eq!(rule.name(), *name);
     }
 }
+
+/// `copy_params_from` carries every weight and bias across element types.
+#[test]
+fn parameters_copy_across_element_types() {
+    let spec = MlpSpec::new(&[3, 4, 2], Activation::Tanh, Convention::Fw);
+    let mut src: Net<f64> = Net::mlp(&spec, 1).unwrap();
+    randomize_biases(&mut src, &mut rng(2));
+    let mut dst: Net<f32> = Net::mlp(&spec, 9).unwrap();
+    dst.copy_params_from(&src);
+    let (a, b) = (flat_params(&src), flat_params(&dst));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(*y, *x as f32 as f64);
+    }
+}
