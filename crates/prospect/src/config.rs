@@ -182,6 +182,7 @@ fn digits_mlp() -> RunConfig {
             precisions: vec![],
             activate_input: false,
             output_activation: Activation::Identity,
+            ..Default::default()
         },
         inference: InferenceConfig {
             steps: 20,

@@ -5,9 +5,11 @@
 //! `dE/dx_l = dE_l/dx_l + VJP_{l+1}(dE_{l+1}/dmu_{l+1})` (science.md, local gradients).
 
 use crate::energy::{Energy, Gaussian};
+use crate::graph::Role;
+use rand::SeedableRng;
 use crate::error::{Error, Result};
 use crate::net::{count_correct, Net, Workspace};
-use crate::tensor::{Accum, Backend, Cpu, Scalar};
+use crate::tensor::{Accum, Backend, Cpu, Scalar, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// Optimiser of the value nodes during inference.
@@ -56,6 +58,11 @@ pub struct InferenceConfig {
     pub tol: f64,
     /// Output treatment.
     pub output: OutputMode,
+    /// Initialisation of free nodes no forward pass reaches (cycles, nodes fed only by free
+    /// nodes without a prediction).
+    pub free_init: crate::graph::FreeInit,
+    /// Seed of a random `free_init` (mixed with the batch index).
+    pub seed: u64,
 }
 
 impl Default for InferenceConfig {
@@ -68,6 +75,8 @@ impl Default for InferenceConfig {
             halve_on_rise: false,
             tol: 0.0,
             output: OutputMode::Clamp,
+            free_init: crate::graph::FreeInit::Zeros,
+            seed: 0,
         }
     }
 }
@@ -124,65 +133,169 @@ pub struct InferenceStats {
 }
 
 impl<T: Scalar> Net<T> {
-    /// Evaluates every layer's energy at the current nodes and predictions, writing
-    /// `g_l = dE_l/dmu_l` and, when `with_dx`, the node gradients `dx_l` of all free nodes.
-    ///
-    /// Returns the total energy; per-layer values go to `ws.layer_energy`.
-    pub fn energy_grads(&self, ws: &mut Workspace<T>, output: OutputMode, with_dx: bool) -> f64 {
-        let l_max = self.depth();
-        let mut total = 0.0;
-        for l in 1..=l_max {
-            let e = if l < l_max {
-                self.energies[l - 1].eval(
-                    &ws.x[l],
-                    &ws.mu[l],
-                    &mut ws.g[l],
-                    with_dx.then_some(&mut ws.dx[l]),
-                )
-            } else {
-                match output {
-                    OutputMode::Clamp => {
-                        self.energies[l - 1].eval(&ws.target, &ws.mu[l], &mut ws.g[l], None)
-                    }
-                    OutputMode::Nudge { beta } => {
-                        let link = Energy::<T>::eval(
-                            &Gaussian::default(),
-                            &ws.x[l],
-                            &ws.mu[l],
-                            &mut ws.g[l],
-                            Some(&mut ws.dx[l]),
-                        );
-                        // d/dx_L of beta * loss(target, x_L): the loss's gradient w.r.t. its "mu".
-                        let loss =
-                            self.energies[l - 1].eval(&ws.target, &ws.x[l], &mut ws.out_tmp, None);
-                        if with_dx {
-                            Cpu.axpy(&mut ws.dx[l], T::of(beta), &ws.out_tmp);
-                        }
-                        link + beta * loss
+    /// The prediction of node `i` from its in-edges: the first edge writes, the others add,
+    /// then the node's own activation (if it has one).
+    pub fn predict_node(&self, ws: &mut Workspace<T>, i: usize) {
+        let node = &self.topo.nodes[i];
+        let dst = if node.act.is_some() { &mut ws.nz[i] } else { &mut ws.mu[i] };
+        for (k, &e) in self.topo.in_edges[i].iter().enumerate() {
+            let x_in = match self.topo.edges[e].src {
+                Some(s) => &ws.x[s],
+                None => &ws.empty,
+            };
+            let accum = if k == 0 { Accum::Replace } else { Accum::Add };
+            self.layers[e].forward(x_in, dst, &mut ws.layer_ws[e], accum);
+        }
+        if let Some(act) = node.act {
+            Cpu.act_with_deriv(act, &ws.nz[i], &mut ws.mu[i], &mut ws.nda[i]);
+        }
+    }
+
+    /// Forward initialisation under the roles in `ws` (the output's role set by
+    /// `clamp_output`): nodes a forward pass reaches from the known nodes get `x = mu` in
+    /// order; other free nodes get `cfg.free_init`; then every remaining prediction.
+    pub fn forward(&self, ws: &mut Workspace<T>, clamp_output: bool) {
+        self.forward_init(ws, clamp_output, &crate::graph::FreeInit::Zeros, 0);
+    }
+
+    /// [`Net::forward`] with the initialisation of unreached free nodes and its seed.
+    pub fn forward_init(
+        &self,
+        ws: &mut Workspace<T>,
+        clamp_output: bool,
+        free_init: &crate::graph::FreeInit,
+        seed: u64,
+    ) {
+        let out = self.output();
+        if out != self.input() {
+            ws.roles[out] = if clamp_output { Role::Clamped } else { Role::Free };
+        }
+        ws.update_order(self);
+        for k in 0..ws.fwd_order.len() {
+            let i = ws.fwd_order[k];
+            self.predict_node(ws, i);
+            match ws.roles[i] {
+                Role::Free => ws.x[i].copy_from(&ws.mu[i]),
+                Role::Masked => {
+                    // Unknown entries start at the prediction; known ones stay at the data.
+                    let (x, m, d) = (&mut ws.x[i], &ws.mask[i], &ws.known[i]);
+                    x.copy_from(&ws.mu[i]);
+                    Cpu.zip3(x, m, d, |x, m, d| if m > T::zero() { d } else { x });
+                }
+                Role::Clamped | Role::Init => {}
+            }
+        }
+        if ws.fwd_order.len() == self.topo.nodes.iter().filter(|n| n.energy.is_some()).count() {
+            return; // every prediction is computed (a chain, any DAG from the known nodes)
+        }
+        let placed = |ws: &Workspace<T>, i: usize| ws.fwd_order.contains(&i);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        for i in 0..self.topo.nodes.len() {
+            if ws.roles[i] == Role::Free && !placed(ws, i) {
+                match *free_init {
+                    crate::graph::FreeInit::Zeros => ws.x[i].fill(T::zero()),
+                    crate::graph::FreeInit::Normal { std } => {
+                        use rand_distr::Distribution;
+                        let n = rand_distr::Normal::new(0.0, std).expect("std validated");
+                        ws.x[i].data_mut().iter_mut().for_each(|v| *v = T::of(n.sample(&mut rng)));
                     }
                 }
+            }
+        }
+        for i in 0..self.topo.nodes.len() {
+            if !self.topo.in_edges[i].is_empty() && !placed(ws, i) {
+                self.predict_node(ws, i);
+            }
+        }
+    }
+
+    /// Recomputes predictions from the current nodes: all of them when `all` (the weights
+    /// changed), else only those with an in-edge from a node inference moves (a prediction
+    /// from clamped nodes only, like `mu_1` of a chain, stays valid while weights are fixed).
+    pub fn repredict(&self, ws: &mut Workspace<T>, all: bool) {
+        for i in 0..self.topo.nodes.len() {
+            let ins = &self.topo.in_edges[i];
+            if ins.is_empty() {
+                continue;
+            }
+            let stale = all
+                || ins.iter().any(|&e| self.topo.edges[e].src.is_some_and(|s| ws.roles[s].moves()));
+            if stale {
+                self.predict_node(ws, i);
+            }
+        }
+    }
+
+    /// Recomputes predictions `mu_l` for layers `from..=L` of a chain (`from <= 1`: all of
+    /// them; otherwise those fed by moving nodes).
+    pub fn predict_from(&self, ws: &mut Workspace<T>, from: usize) {
+        self.repredict(ws, from <= 1);
+    }
+
+    /// Evaluates every node's energy at the current nodes and predictions, writing
+    /// `g_i = dE_i/dmu_i` and, when `with_dx`, the node gradients `dx_i` of all moving nodes.
+    ///
+    /// Returns the total energy; per-node values go to `ws.layer_energy`.
+    pub fn energy_grads(&self, ws: &mut Workspace<T>, output: OutputMode, with_dx: bool) -> f64 {
+        let out = self.output();
+        let mut total = 0.0;
+        for (i, node) in self.topo.nodes.iter().enumerate() {
+            let moves = ws.roles[i].moves();
+            let Some(k) = node.energy else {
+                if with_dx && moves {
+                    ws.dx[i].fill(T::zero());
+                }
+                continue;
             };
-            ws.layer_energy[l] = e;
+            let energy = &self.energies[k];
+            let e = match output {
+                OutputMode::Nudge { beta } if i == out => {
+                    let link = Energy::<T>::eval(
+                        &Gaussian::default(),
+                        &ws.x[i],
+                        &ws.mu[i],
+                        &mut ws.g[i],
+                        Some(&mut ws.dx[i]),
+                    );
+                    // d/dx_L of beta * loss(target, x_L): the loss's gradient w.r.t. its "mu".
+                    let loss = energy.eval(&ws.target, &ws.x[i], &mut ws.out_tmp, None);
+                    if with_dx {
+                        Cpu.axpy(&mut ws.dx[i], T::of(beta), &ws.out_tmp);
+                    }
+                    link + beta * loss
+                }
+                _ => energy.eval(
+                    &ws.x[i],
+                    &ws.mu[i],
+                    &mut ws.g[i],
+                    (with_dx && moves).then_some(&mut ws.dx[i]),
+                ),
+            };
+            if node.act.is_some() {
+                Cpu.mul(&mut ws.ndelta[i], Accum::Replace, &ws.g[i], &ws.nda[i]);
+            }
+            ws.layer_energy[i] = e;
             total += e;
         }
-        for l in 1..=l_max {
-            self.layers[l - 1].backward_prep(&ws.g[l], &mut ws.layer_ws[l - 1]);
+        for (e, edge) in self.topo.edges.iter().enumerate() {
+            let g = edge_g(self, &ws.g, &ws.ndelta, edge.dst);
+            self.layers[e].backward_prep(g, &mut ws.layer_ws[e]);
         }
         if with_dx {
-            for l in 2..=l_max {
-                let dx_below = &mut ws.dx[l - 1];
-                self.layers[l - 1].vjp_input(
-                    &ws.g[l],
-                    &mut ws.layer_ws[l - 1],
-                    dx_below,
-                    Accum::Add,
-                );
+            for (e, edge) in self.topo.edges.iter().enumerate() {
+                let Some(s) = edge.src else { continue };
+                if !ws.roles[s].moves() {
+                    continue;
+                }
+                let g = edge_g(self, &ws.g, &ws.ndelta, edge.dst);
+                self.layers[e].vjp_input(g, &mut ws.layer_ws[e], &mut ws.dx[s], Accum::Add);
             }
         }
         total
     }
 
-    /// Moves the free nodes one step along `-dx` with the node optimiser.
+    /// Moves the moving nodes one step along `-dx` with the node optimiser (masked nodes
+    /// keep their known entries).
     pub fn step_nodes(
         &self,
         ws: &mut Workspace<T>,
@@ -190,31 +303,37 @@ impl<T: Scalar> Net<T> {
         output: OutputMode,
         gamma: f64,
     ) {
-        let last = match output {
-            OutputMode::Clamp => self.depth() - 1,
-            OutputMode::Nudge { .. } => self.depth(),
-        };
+        if let OutputMode::Nudge { .. } = output {
+            ws.roles[self.output()] = Role::Free;
+        }
         let (lr, m) = (T::of(gamma), T::of(cfg.momentum));
-        for l in 1..=last {
+        for i in 0..self.topo.nodes.len() {
+            if !ws.roles[i].moves() {
+                continue;
+            }
             let vel = match cfg.optimizer {
                 NodeOptim::Sgd => None,
-                _ => Some(&mut ws.vel[l]),
+                _ => Some(&mut ws.vel[i]),
             };
             Cpu.sgd_step(
-                &mut ws.x[l],
+                &mut ws.x[i],
                 vel,
-                &ws.dx[l],
+                &ws.dx[i],
                 T::one(),
                 lr,
                 m,
                 cfg.optimizer == NodeOptim::Nesterov,
             );
+            if ws.roles[i] == Role::Masked {
+                let (x, m, d) = (&mut ws.x[i], &ws.mask[i], &ws.known[i]);
+                Cpu.zip3(x, m, d, |x, m, d| if m > T::zero() { d } else { x });
+            }
         }
     }
 
-    /// Index of the first layer whose last energy is not finite (0 if none is).
+    /// Index of the first node whose last energy is not finite (0 if none is).
     pub fn non_finite_layer(&self, ws: &Workspace<T>) -> usize {
-        (1..=self.depth()).find(|&l| !ws.layer_energy[l].is_finite()).unwrap_or(0)
+        (0..self.topo.nodes.len()).find(|&l| !ws.layer_energy[l].is_finite()).unwrap_or(0)
     }
 
     /// Runs inference on the batch loaded in `ws`: forward initialisation, then up to
@@ -246,7 +365,7 @@ impl<T: Scalar> Net<T> {
         mut after_step: impl FnMut(usize, &Workspace<T>),
     ) -> Result<InferenceStats> {
         let clamp = cfg.output == OutputMode::Clamp;
-        self.forward(ws, clamp);
+        self.forward_init(ws, clamp, &cfg.free_init, cfg.seed ^ batch_index as u64);
         after_step(0, ws);
         for v in &mut ws.vel {
             v.fill(T::zero());
@@ -257,8 +376,8 @@ impl<T: Scalar> Net<T> {
         let mut steps = 0;
         for t in 0..=cfg.steps {
             if t > 0 {
-                // x_0 is clamped and W_1 fixed during inference: mu_1 stays valid.
-                self.predict_from(ws, 2);
+                // Weights are fixed during inference: predictions from clamped nodes stay valid.
+                self.repredict(ws, false);
             }
             let last = t == cfg.steps;
             let e = self.energy_grads(ws, cfg.output, !last);
@@ -272,7 +391,7 @@ impl<T: Scalar> Net<T> {
             }
             if t == 0 {
                 stats.initial_energy = e;
-                stats.correct = count_correct(&ws.mu[self.depth()], &ws.target);
+                stats.correct = count_correct(&ws.mu[self.output()], &ws.target);
             }
             stats.final_energy = e;
             if last {
@@ -295,5 +414,20 @@ impl<T: Scalar> Net<T> {
         stats.steps = steps;
         stats.gamma = gamma;
         Ok(stats)
+    }
+}
+
+/// The error the in-edges of node `dst` see: `g_dst`, or `g_dst ⊙ f'(z_dst)` behind a node's
+/// own activation.
+pub(crate) fn edge_g<'a, T: Scalar>(
+    net: &Net<T>,
+    g: &'a [Tensor<T>],
+    ndelta: &'a [Tensor<T>],
+    dst: usize,
+) -> &'a Tensor<T> {
+    if net.topo.nodes[dst].act.is_some() {
+        &ndelta[dst]
+    } else {
+        &g[dst]
     }
 }

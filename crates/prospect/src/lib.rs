@@ -26,6 +26,7 @@ pub mod data;
 pub mod energy;
 pub mod error;
 pub mod experiments;
+pub mod graph;
 pub mod infer;
 pub mod layers;
 pub mod learn;

@@ -2,6 +2,7 @@
 
 use crate::energy::{Energy, EnergyKind};
 use crate::error::{Error, Result};
+use crate::graph::{EdgeSpec, NodeSpec, Role, Topology};
 use crate::layers::{zeros_like_params, Activation, Convention, Dense, Init, Layer, LayerWs};
 use crate::tensor::{Backend, Scalar, Tensor};
 use rand::SeedableRng;
@@ -31,6 +32,14 @@ pub struct MlpSpec {
     pub activate_input: bool,
     /// Activation of the output prediction in the `f_w` convention (default identity).
     pub output_activation: Activation,
+    /// A graph's value nodes (`[[model.nodes]]`); empty = the chain given by `sizes`.
+    pub nodes: Vec<NodeSpec>,
+    /// A graph's edges (`[[model.edges]]`).
+    pub edges: Vec<EdgeSpec>,
+    /// The node clamped to the inputs in training (graphs; default the first node).
+    pub input: Option<String>,
+    /// The node clamped to the targets in training (graphs; default the last node).
+    pub output: Option<String>,
 }
 
 impl Default for MlpSpec {
@@ -46,6 +55,10 @@ impl Default for MlpSpec {
             precisions: vec![],
             activate_input: false,
             output_activation: Activation::Identity,
+            nodes: vec![],
+            edges: vec![],
+            input: None,
+            output: None,
         }
     }
 }
@@ -74,6 +87,9 @@ impl MlpSpec {
     /// # Errors
     /// [`Error::Config`] naming the field.
     pub fn validate(&self) -> Result<()> {
+        if !self.nodes.is_empty() || !self.edges.is_empty() {
+            return crate::graph::validate_spec(self);
+        }
         if self.sizes.len() < 2 {
             return Err(Error::config(
                 "model.sizes",
@@ -106,13 +122,17 @@ impl MlpSpec {
     }
 }
 
-/// A layered predictive coding network: `L` layers, each with its energy (the last is the output's).
+/// A predictive coding network: value nodes and edges ([`Topology`]), one layer per edge and
+/// one energy per predicted node. A layered MLP is the chain graph: layer `l - 1` maps node
+/// `l - 1` to node `l`, and energy `l - 1` belongs to node `l` (the last is the output loss).
 #[derive(Clone, Debug)]
 pub struct Net<T: Scalar = f32> {
-    /// Layers `1..=L` (index `l - 1`).
+    /// The map of each edge (index = edge; layers `1..=L` of a chain at `l - 1`).
     pub layers: Vec<Box<dyn Layer<T>>>,
-    /// Energy of each layer `1..=L` (index `l - 1`); the last one is the output loss.
+    /// The energies, indexed by [`crate::graph::NodeInfo::energy`].
     pub energies: Vec<Box<dyn Energy<T>>>,
+    /// Nodes and edges.
+    pub topo: Topology,
 }
 
 impl<T: Scalar> Net<T> {
@@ -137,7 +157,40 @@ impl<T: Scalar> Net<T> {
                 ));
             }
         }
-        Ok(Self { layers, energies })
+        let sizes: Vec<usize> =
+            std::iter::once(layers[0].d_in()).chain(layers.iter().map(|l| l.d_out())).collect();
+        Ok(Self { layers, energies, topo: Topology::chain(&sizes) })
+    }
+
+    /// A network on any topology: one layer per edge, one energy per predicted node.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if a layer's widths do not match its edge's nodes, or the counts differ.
+    pub fn from_graph(
+        topo: Topology,
+        layers: Vec<Box<dyn Layer<T>>>,
+        energies: Vec<Box<dyn Energy<T>>>,
+    ) -> Result<Self> {
+        if layers.len() != topo.edges.len() {
+            return Err(Error::shape("net", "layers", topo.edges.len(), layers.len()));
+        }
+        let needed = topo.nodes.iter().filter_map(|n| n.energy).max().map_or(0, |m| m + 1);
+        if energies.len() != needed {
+            return Err(Error::shape("net", "energies", needed, energies.len()));
+        }
+        for (edge, layer) in topo.edges.iter().zip(&layers) {
+            let d_in = edge.src.map_or(0, |s| topo.nodes[s].size);
+            let d_out = topo.nodes[edge.dst].size;
+            if layer.d_in() != d_in || layer.d_out() != d_out {
+                return Err(Error::shape(
+                    "net",
+                    format!("edge `{}`", edge.name),
+                    [d_in, d_out],
+                    [layer.d_in(), layer.d_out()],
+                ));
+            }
+        }
+        Ok(Self { layers, energies, topo })
     }
 
     /// A dense MLP from `spec`, weights drawn from a RNG seeded with `seed`.
@@ -146,6 +199,9 @@ impl<T: Scalar> Net<T> {
     /// [`Error::Config`] if the spec is invalid.
     pub fn mlp(spec: &MlpSpec, seed: u64) -> Result<Self> {
         spec.validate()?;
+        if !spec.nodes.is_empty() {
+            return crate::graph::build(spec, seed);
+        }
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let acts = spec.layer_activations();
         let l = acts.len();
@@ -179,24 +235,40 @@ impl<T: Scalar> Net<T> {
         }
     }
 
-    /// Number of layers `L`.
+    /// Number of layers (edges) `L`.
     pub fn depth(&self) -> usize {
         self.layers.len()
     }
 
+    /// The output node (`L` in a chain).
+    pub fn output(&self) -> usize {
+        self.topo.output
+    }
+
+    /// The input node (0 in a chain).
+    pub fn input(&self) -> usize {
+        self.topo.input
+    }
+
     /// Input width `d_0`.
     pub fn d_in(&self) -> usize {
-        self.layers[0].d_in()
+        self.topo.nodes[self.topo.input].size
     }
 
     /// Output width `d_L`.
     pub fn d_out(&self) -> usize {
-        self.layers[self.depth() - 1].d_out()
+        self.topo.nodes[self.topo.output].size
     }
 
-    /// Layer widths `[d_0, ..., d_L]`.
+    /// Node widths (`[d_0, ..., d_L]` in a chain).
     pub fn sizes(&self) -> Vec<usize> {
-        std::iter::once(self.d_in()).chain(self.layers.iter().map(|l| l.d_out())).collect()
+        self.topo.nodes.iter().map(|n| n.size).collect()
+    }
+
+    /// The energy of the output node (the loss of backprop).
+    pub fn output_energy(&self) -> &dyn Energy<T> {
+        let k = self.topo.nodes[self.topo.output].energy.expect("the output node has an energy");
+        self.energies[k].as_ref()
     }
 
     /// Total number of parameters.
@@ -246,41 +318,36 @@ impl<T: Scalar> Net<T> {
     pub fn predict(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
         self.check_batch(x, None)?;
         let mut ws = Workspace::new(self, x.rows());
-        ws.x[0].copy_from(x);
+        ws.x[self.input()].copy_from(x);
         self.forward(&mut ws, false);
-        Ok(ws.mu.pop().expect("output layer"))
+        Ok(std::mem::take(&mut ws.mu[self.output()]))
     }
 
-    /// Forward pass through `ws`: `mu_l = layer_l(x_{l-1})` with `x_l = mu_l`; when
-    /// `clamp_output`, `x_L` is left as loaded (the target) instead.
-    pub fn forward(&self, ws: &mut Workspace<T>, clamp_output: bool) {
-        let l_max = self.depth();
-        for (i, layer) in self.layers.iter().enumerate() {
-            layer.forward(&ws.x[i], &mut ws.mu[i + 1], &mut ws.layer_ws[i]);
-            if i + 1 < l_max || !clamp_output {
-                ws.x[i + 1].copy_from(&ws.mu[i + 1]);
-            }
-        }
-    }
-
-    /// Recomputes predictions `mu_l` for layers `from..=L` from the current value nodes.
-    pub fn predict_from(&self, ws: &mut Workspace<T>, from: usize) {
-        for i in from.max(1) - 1..self.depth() {
-            self.layers[i].forward(&ws.x[i], &mut ws.mu[i + 1], &mut ws.layer_ws[i]);
-        }
-    }
-
-    /// Writes `dE/dθ` of layer `l` (1-based, summed over the batch) into `ws.grads[l - 1]`,
-    /// from the errors last computed by [`Net::energy_grads`].
+    /// Writes `dE/dθ` of layer `l` (1-based: edge `l - 1`), summed over the batch, into
+    /// `ws.grads[l - 1]`, from the errors last computed by [`Net::energy_grads`].
     pub fn layer_param_grads(&self, ws: &mut Workspace<T>, l: usize) {
-        let i = l - 1;
-        self.layers[i].param_grads(
-            &ws.g[l],
-            &ws.x[i],
-            &ws.layer_ws[i],
-            &mut ws.grads[i],
+        self.edge_param_grads(ws, l - 1);
+    }
+
+    /// Writes `dE/dθ` of edge `e` (summed over the batch) into `ws.grads[e]`.
+    pub fn edge_param_grads(&self, ws: &mut Workspace<T>, e: usize) {
+        let edge = &self.topo.edges[e];
+        let x_in = edge.src.map_or(&ws.empty, |s| &ws.x[s]);
+        let g = crate::infer::edge_g(self, &ws.g, &ws.ndelta, edge.dst);
+        self.layers[e].param_grads(
+            g,
+            x_in,
+            &ws.layer_ws[e],
+            &mut ws.grads[e],
             crate::tensor::Accum::Replace,
         );
+    }
+
+    /// [`Net::edge_param_grads`] for every edge.
+    pub fn param_grads(&self, ws: &mut Workspace<T>) {
+        for e in 0..self.layers.len() {
+            self.edge_param_grads(ws, e);
+        }
     }
 
     /// Output loss of each example of `x` against `y`, written into `out`, and the number of
@@ -292,7 +359,7 @@ impl<T: Scalar> Net<T> {
         self.check_batch(x, Some(y))?;
         let mu = self.predict(x)?;
         let mut per = vec![0.0; x.rows()];
-        self.energies[self.depth() - 1].per_example(y, &mu, &mut per);
+        self.output_energy().per_example(y, &mu, &mut per);
         Ok((per.iter().sum(), count_correct(&mu, y)))
     }
 }
@@ -315,31 +382,52 @@ pub fn argmax<T: Scalar>(v: &[T]) -> usize {
 
 /// Buffers of one batch shape: value nodes, predictions, errors, gradients, optimiser state.
 ///
-/// Allocated once per batch size; inference steps only read and write these.
+/// Allocated once per batch size; inference steps only read and write these. Per-node
+/// vectors are indexed by node (`l` in a chain), per-edge ones by edge (`l - 1`).
 #[derive(Clone, Debug)]
 pub struct Workspace<T: Scalar> {
     /// Batch size these buffers hold.
     pub batch: usize,
-    /// Value nodes `x_0..=x_L` (`x_0` the input; `x_L` the output or clamped target).
+    /// Value nodes (`x_0` the input, `x_L` the output or clamped target in a chain).
     pub x: Vec<Tensor<T>>,
-    /// Predictions `mu_l` at index `l` (index 0 unused).
+    /// Predictions `mu_i` (unused for nodes without a prediction).
     pub mu: Vec<Tensor<T>>,
-    /// `dE_l/dmu_l` at index `l` (index 0 unused).
+    /// `dE_i/dmu_i`.
     pub g: Vec<Tensor<T>>,
-    /// `dE/dx_l` at index `l` (index 0 unused).
+    /// `dE/dx_i`.
     pub dx: Vec<Tensor<T>>,
-    /// Inference-optimiser velocity of `x_l` at index `l`.
+    /// Inference-optimiser velocity of `x_i`.
     pub vel: Vec<Tensor<T>>,
-    /// Per-layer scratch (index `l - 1`).
+    /// Pre-activation sum of a node with its own activation (empty otherwise).
+    pub nz: Vec<Tensor<T>>,
+    /// Its activation's derivative.
+    pub nda: Vec<Tensor<T>>,
+    /// `g_i ⊙ f'(z_i)`, the error its in-edges see.
+    pub ndelta: Vec<Tensor<T>>,
+    /// Per-edge scratch.
     pub layer_ws: Vec<LayerWs<T>>,
-    /// Parameter gradients per layer (index `l - 1`), in `for_each_param` order.
+    /// Parameter gradients per edge, in `for_each_param` order.
     pub grads: Vec<Vec<Tensor<T>>>,
     /// The batch's target `[batch, d_L]`.
     pub target: Tensor<T>,
     /// Scratch of the output's shape.
     pub out_tmp: Tensor<T>,
-    /// Energy of each layer at the last evaluation (index `l`; index 0 unused).
+    /// The zero-width input of prior edges.
+    pub empty: Tensor<T>,
+    /// Energy of each node at the last evaluation (0 for nodes without one).
     pub layer_energy: Vec<f64>,
+    /// How each node is treated by the next inference (see [`Workspace::set_role`]).
+    pub roles: Vec<Role>,
+    /// Per masked node: 1 where the value is known (empty otherwise).
+    pub mask: Vec<Tensor<T>>,
+    /// Per masked node: the known values.
+    pub known: Vec<Tensor<T>>,
+    /// Nodes the forward initialisation computes, in order (for `order_roles`).
+    pub fwd_order: Vec<usize>,
+    order_roles: Vec<Role>,
+    order_state: Vec<u8>,
+    /// Per-node flag scratch (backprop: has this node's gradient been started).
+    pub touched: Vec<bool>,
     /// Row shards of the batch, one per thread, for rules that relax examples independently.
     pub shards: Vec<Workspace<T>>,
     /// What the last inference on this workspace did (filled per shard).
@@ -351,33 +439,84 @@ impl<T: Scalar> Workspace<T> {
     pub fn new(net: &Net<T>, batch: usize) -> Self {
         let sizes = net.sizes();
         let per_node = |b: usize| sizes.iter().map(|&d| Tensor::zeros(b, d)).collect::<Vec<_>>();
+        let per_act_node = || {
+            net.topo
+                .nodes
+                .iter()
+                .map(|n| if n.act.is_some() { Tensor::zeros(batch, n.size) } else { Tensor::default() })
+                .collect::<Vec<_>>()
+        };
         let d_out = net.d_out();
-        Self {
+        let n = sizes.len();
+        let mut ws = Self {
             batch,
             x: per_node(batch),
             mu: per_node(batch),
             g: per_node(batch),
             dx: per_node(batch),
             vel: per_node(batch),
+            nz: per_act_node(),
+            nda: per_act_node(),
+            ndelta: per_act_node(),
             layer_ws: net.layers.iter().map(|l| l.alloc_ws(batch)).collect(),
             grads: net.layers.iter().map(|l| zeros_like_params(l.as_ref())).collect(),
             target: Tensor::zeros(batch, d_out),
             out_tmp: Tensor::zeros(batch, d_out),
-            layer_energy: vec![0.0; sizes.len()],
+            empty: Tensor::zeros(batch, 0),
+            layer_energy: vec![0.0; n],
+            roles: vec![Role::Free; n],
+            mask: vec![Tensor::default(); n],
+            known: vec![Tensor::default(); n],
+            fwd_order: Vec::with_capacity(n),
+            order_roles: Vec::with_capacity(n),
+            order_state: Vec::with_capacity(n),
+            touched: vec![false; n],
             shards: Vec::new(),
             last: Default::default(),
-        }
+        };
+        ws.set_training_roles(net, true);
+        ws
     }
 
     /// Makes sure the buffers fit `net` at `batch`; reallocates only when the shape changed.
     pub fn ensure(&mut self, net: &Net<T>, batch: usize) {
         let fits = self.batch == batch
-            && self.x.len() == net.depth() + 1
-            && self.x[0].cols() == net.d_in()
-            && self.x[1..].iter().zip(&net.layers).all(|(t, l)| t.cols() == l.d_out());
+            && self.x.len() == net.topo.nodes.len()
+            && self.layer_ws.len() == net.layers.len()
+            && self.x.iter().zip(&net.topo.nodes).all(|(t, n)| t.cols() == n.size);
         if !fits {
             *self = Self::new(net, batch);
         }
+    }
+
+    /// Sets node `i`'s role for the next inference.
+    pub fn set_role(&mut self, i: usize, role: Role) {
+        self.roles[i] = role;
+    }
+
+    /// Training roles: the input clamped, the output clamped (or free when `clamp_output`
+    /// is false), every other node free.
+    pub fn set_training_roles(&mut self, net: &Net<T>, clamp_output: bool) {
+        for r in &mut self.roles {
+            *r = Role::Free;
+        }
+        self.roles[net.input()] = Role::Clamped;
+        self.roles[net.output()] =
+            if clamp_output || net.output() == net.input() { Role::Clamped } else { Role::Free };
+    }
+
+    /// Recomputes the forward order if the roles changed since it was computed (no
+    /// allocation once the scratch is sized).
+    pub fn update_order(&mut self, net: &Net<T>) {
+        if self.order_roles == self.roles && !self.fwd_order.is_empty() {
+            return;
+        }
+        self.order_roles.clear();
+        self.order_roles.extend_from_slice(&self.roles);
+        // `known` flags reuse the touched scratch.
+        self.touched.clear();
+        self.touched.extend(self.roles.iter().map(|r| r.known()));
+        net.topo.forward_order(&self.touched, &mut self.fwd_order, &mut self.order_state);
     }
 
     /// Splits the batch `x`, `y` row-wise into `n` shard workspaces (sized on first use).
@@ -399,11 +538,16 @@ impl<T: Scalar> Workspace<T> {
             self.shards = (0..n).map(|i| Workspace::new(net, rows(i).1 - rows(i).0)).collect();
         }
         let (dx, dy) = (x.cols(), y.cols());
+        let (inp, out) = (net.input(), net.output());
         for (i, s) in self.shards.iter_mut().enumerate() {
             let (lo, hi) = rows(i);
             s.ensure(net, hi - lo);
-            s.x[0].copy_from_slice(&x.data()[lo * dx..hi * dx]);
+            s.x[inp].copy_from_slice(&x.data()[lo * dx..hi * dx]);
             s.target.copy_from_slice(&y.data()[lo * dy..hi * dy]);
+            if out != inp {
+                s.x[out].copy_from(&s.target);
+            }
+            s.set_training_roles(net, true);
         }
         Ok(())
     }
@@ -428,15 +572,20 @@ impl<T: Scalar> Workspace<T> {
         }
     }
 
-    /// Loads inputs into `x_0` and targets into `target`, checking shapes against `net`.
+    /// Loads inputs into the input node and targets into `target` (and the output node),
+    /// checking shapes against `net`; sets the training roles.
     ///
     /// # Errors
     /// [`Error::Shape`] on mismatched shapes.
     pub fn load(&mut self, net: &Net<T>, x: &Tensor<T>, y: &Tensor<T>) -> Result<()> {
         net.check_batch(x, Some(y))?;
         self.ensure(net, x.rows());
-        self.x[0].copy_from(x);
+        self.x[net.input()].copy_from(x);
         self.target.copy_from(y);
+        if net.output() != net.input() {
+            self.x[net.output()].copy_from(y);
+        }
+        self.set_training_roles(net, true);
         Ok(())
     }
 }

@@ -59,7 +59,7 @@ fn check(threads: usize, batch: usize) {
         // faer keeps a packing buffer per thread, made on the thread's first product: make
         // it on every pool thread now, not when a worker first steals a product mid-count.
         rayon::broadcast(|_| {
-            let (mut n2, mut w2) = (net.clone(), ws.clone());
+            let (n2, mut w2) = (net.clone(), ws.clone());
             prospect::tensor::sequential(|| n2.infer(&mut w2, &cfg, 0).unwrap());
         });
         let n = allocations(|| {

@@ -28,6 +28,8 @@ pub struct Dense<T: Scalar> {
     pub act: Activation,
     /// Where `f` is applied.
     pub conv: Convention,
+    /// Keep the diagonal of the weight at zero (a recurrent edge from a node to itself).
+    pub zero_diag: bool,
 }
 
 impl<T: Scalar> Dense<T> {
@@ -46,7 +48,18 @@ impl<T: Scalar> Dense<T> {
             bias: bias.then(|| Tensor::zeros(1, d_out)),
             act,
             conv,
+            zero_diag: false,
         }
+    }
+
+    /// This layer with its weight's diagonal zeroed and kept at zero (a self-edge).
+    pub fn with_zero_diag(mut self) -> Self {
+        let n = self.weight.rows().min(self.weight.cols());
+        for i in 0..n {
+            self.weight.row_mut(i)[i] = T::zero();
+        }
+        self.zero_diag = true;
+        self
     }
 }
 
@@ -95,20 +108,24 @@ impl<T: Scalar> Layer<T> for Dense<T> {
         }
     }
 
-    fn forward(&self, x_in: &Tensor<T>, mu: &mut Tensor<T>, ws: &mut LayerWs<T>) {
-        match self.conv {
-            Convention::Wf => {
+    fn forward(&self, x_in: &Tensor<T>, mu: &mut Tensor<T>, ws: &mut LayerWs<T>, accum: Accum) {
+        match (self.conv, accum) {
+            (Convention::Wf, _) => {
                 Cpu.act_with_deriv(self.act, x_in, &mut ws.a, &mut ws.da);
-                let accum = match &self.bias {
-                    Some(b) => {
+                let accum = match (&self.bias, accum) {
+                    (Some(b), Accum::Replace) => {
                         Cpu.broadcast_rows(mu, b);
                         Accum::Add
                     }
-                    None => Accum::Replace,
+                    (Some(b), Accum::Add) => {
+                        Cpu.add_rows(mu, b);
+                        Accum::Add
+                    }
+                    (None, a) => a,
                 };
                 Cpu.gemm(mu, accum, &ws.a, Trans::N, &self.weight, Trans::T, T::one(), Par::Auto);
             }
-            Convention::Fw => {
+            (Convention::Fw, Accum::Replace) => {
                 Cpu.gemm(
                     &mut ws.z,
                     Accum::Replace,
@@ -120,6 +137,14 @@ impl<T: Scalar> Layer<T> for Dense<T> {
                     Par::Auto,
                 );
                 Cpu.bias_act(self.act, &mut ws.z, self.bias.as_ref(), mu, Some(&mut ws.da));
+            }
+            (Convention::Fw, Accum::Add) => {
+                assert_eq!(self.act, Activation::Identity, "f(Wx+b) edges sum only when linear");
+                Cpu.gemm(mu, Accum::Add, x_in, Trans::N, &self.weight, Trans::T, T::one(), Par::Auto);
+                if let Some(b) = &self.bias {
+                    Cpu.add_rows(mu, b);
+                }
+                ws.da.fill(T::one());
             }
         }
     }
@@ -176,6 +201,11 @@ impl<T: Scalar> Layer<T> for Dense<T> {
         };
         let (gw, rest) = grads.split_first_mut().expect("weight gradient buffer");
         Cpu.gemm(gw, accum, delta, Trans::T, input, Trans::N, T::one(), Par::Auto);
+        if self.zero_diag {
+            for i in 0..gw.rows().min(gw.cols()) {
+                gw.row_mut(i)[i] = T::zero();
+            }
+        }
         if let Some(gb) = rest.first_mut() {
             Cpu.col_sums(gb, accum, delta, T::one());
         }

@@ -7,10 +7,12 @@
 mod activation;
 mod dense;
 mod init;
+mod prior;
 
 pub use activation::{Activation, ACTIVATION_NAMES};
 pub use dense::{Convention, Dense};
 pub use init::{Init, INIT_NAMES};
+pub use prior::PriorMean;
 
 use crate::tensor::{Accum, Scalar, Tensor};
 use std::fmt::Debug;
@@ -44,8 +46,11 @@ pub trait Layer<T: Scalar>: Send + Sync + Debug {
     fn for_each_param_mut(&mut self, f: &mut dyn FnMut(&'static str, &mut Tensor<T>));
     /// Scratch buffers for a batch of `batch`.
     fn alloc_ws(&self, batch: usize) -> LayerWs<T>;
-    /// `mu = layer(x_in)`, caching in `ws` what the backward functions need.
-    fn forward(&self, x_in: &Tensor<T>, mu: &mut Tensor<T>, ws: &mut LayerWs<T>);
+    /// `mu (=|+=) layer(x_in)`, caching in `ws` what the backward functions need.
+    ///
+    /// `Accum::Add` sums the in-edges of a node; a layer whose activation sits after its
+    /// linear map (`f(W x + b)`) supports it only with the identity activation.
+    fn forward(&self, x_in: &Tensor<T>, mu: &mut Tensor<T>, ws: &mut LayerWs<T>, accum: Accum);
     /// Prepares the backward pass for `g = dE/dmu`; call before the two functions below.
     fn backward_prep(&self, g: &Tensor<T>, ws: &mut LayerWs<T>);
     /// `dx (=|+=) dE/dx_in` for `g = dE/dmu`.

@@ -36,7 +36,7 @@ impl<T: Scalar> Rule<T> for Ipc {
             v.fill(T::zero());
         }
         let mut stats = BatchStats { examples: ws.batch, ..Default::default() };
-        stats.correct = count_correct(&ws.mu[net.depth()], &ws.target);
+        stats.correct = count_correct(&ws.mu[net.output()], &ws.target);
         for t in 0..cfg.steps.max(1) {
             if t > 0 {
                 net.predict_from(ws, 1); // every weight changed at the last step
@@ -50,9 +50,7 @@ impl<T: Scalar> Rule<T> for Ipc {
                 };
             }
             stats.energy = e;
-            for l in 1..=net.depth() {
-                net.layer_param_grads(ws, l);
-            }
+            net.param_grads(ws);
             opt.step(net, &ws.grads, ws.batch);
             net.step_nodes(ws, cfg, cfg.output, cfg.gamma);
             stats.steps += 1;

@@ -44,9 +44,7 @@ impl Pc {
         index: usize,
     ) -> Result<InferenceStats> {
         let stats = net.infer(ws, &self.inference, index)?;
-        for l in 1..=net.depth() {
-            net.layer_param_grads(ws, l);
-        }
+        net.param_grads(ws);
         Ok(stats)
     }
 

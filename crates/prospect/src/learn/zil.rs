@@ -68,6 +68,12 @@ impl<T: Scalar> Rule<T> for Zil {
         batch: Batch<'_, T>,
         ws: &mut Workspace<T>,
     ) -> Result<BatchStats> {
+        if !net.topo.is_chain() {
+            return Err(crate::Error::config(
+                "algo",
+                "zil runs on layered chains; on other graphs it needs levelling, not built yet",
+            ));
+        }
         ws.load(net, batch.x, batch.y)?;
         let l_max = net.depth();
         // plain SGD on the nodes; the rate, `self.cfg.gamma`, is passed to each step

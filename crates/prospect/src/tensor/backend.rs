@@ -83,6 +83,9 @@ pub trait Backend: Send + Sync {
     /// Sets every row of `dst` to `bias`.
     fn broadcast_rows<T: Scalar>(&self, dst: &mut Tensor<T>, bias: &Tensor<T>);
 
+    /// Adds `bias` to every row of `dst`.
+    fn add_rows<T: Scalar>(&self, dst: &mut Tensor<T>, bias: &Tensor<T>);
+
     /// `dst (=|+=) a ⊙ b`.
     fn mul<T: Scalar>(&self, dst: &mut Tensor<T>, accum: Accum, a: &Tensor<T>, b: &Tensor<T>);
 

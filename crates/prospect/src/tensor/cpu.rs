@@ -261,6 +261,16 @@ impl Backend for Cpu {
         }
     }
 
+    fn add_rows<T: Scalar>(&self, dst: &mut Tensor<T>, bias: &Tensor<T>) {
+        let cols = dst.cols();
+        assert_eq!(bias.len(), cols);
+        for row in dst.data_mut().chunks_exact_mut(cols.max(1)) {
+            for (v, &b) in row.iter_mut().zip(bias.data()) {
+                *v += b;
+            }
+        }
+    }
+
     fn mul<T: Scalar>(&self, dst: &mut Tensor<T>, accum: Accum, a: &Tensor<T>, b: &Tensor<T>) {
         assert_eq!(dst.shape(), a.shape());
         assert_eq!(dst.shape(), b.shape());

@@ -23,6 +23,7 @@ fn layer(w: [f64; 4], b: [f64; 2]) -> Net<f64> {
         bias: Some(Tensor::from_vec(1, 2, b.to_vec())),
         act: Activation::Identity,
         conv: Convention::Wf,
+        zero_diag: false,
     };
     Net::new(vec![Box::new(d)], vec![EnergyKind::Gaussian.build(1.0)]).unwrap()
 }

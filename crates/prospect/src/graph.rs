@@ -1,0 +1,441 @@
+//! The topology of a PC network: value nodes and the edges between them (science.md §5).
+//!
+//! A node `i` holds values `x_i: [batch, size]` and, when it has in-edges or a prior, a
+//! prediction `mu_i` = the sum of its in-edges' maps (then the node's activation, if it has
+//! one) with an energy `E_i(x_i, mu_i)`. An edge maps a source node (or nothing, for a learned
+//! prior mean) to its target. Cycles and self-edges are allowed. The layered MLP is the chain
+//! `0 -> 1 -> ... -> L`, edge `l - 1` from node `l - 1` to node `l`.
+
+use crate::energy::EnergyKind;
+use crate::error::{Error, Result};
+use crate::layers::{Activation, Convention, Init};
+use serde::{Deserialize, Serialize};
+
+/// One value node of a built network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeInfo {
+    /// Name (`"0"`, `"1"`, ... in a chain).
+    pub name: String,
+    /// Features per example.
+    pub size: usize,
+    /// Index into the network's energies, if the node has a prediction.
+    pub energy: Option<usize>,
+    /// Activation applied to the sum of the in-edges (nodes whose edges are linear maps).
+    pub act: Option<Activation>,
+}
+
+/// One edge of a built network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EdgeInfo {
+    /// Name (checkpoint keys `edges.{name}.weight`; `"0"`, `"1"`, ... in a chain).
+    pub name: String,
+    /// Source node (`None`: a prior mean, no source).
+    pub src: Option<usize>,
+    /// Target node.
+    pub dst: usize,
+}
+
+/// Nodes, edges, the two data nodes of training, and the derived orderings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Topology {
+    /// The nodes.
+    pub nodes: Vec<NodeInfo>,
+    /// The edges, in the order of the network's layers.
+    pub edges: Vec<EdgeInfo>,
+    /// The node clamped to the batch inputs in training.
+    pub input: usize,
+    /// The node clamped to (or nudged toward) the batch targets, read as the prediction.
+    pub output: usize,
+    /// In-edges of each node.
+    pub in_edges: Vec<Vec<usize>>,
+    /// Out-edges of each node.
+    pub out_edges: Vec<Vec<usize>>,
+    /// Every node in topological order when the graph (priors aside) is acyclic, else empty.
+    pub order: Vec<usize>,
+}
+
+impl Topology {
+    /// A topology from nodes and edges; derives the edge lists and the order.
+    ///
+    /// # Errors
+    /// [`Error::Config`] on an edge naming a missing node.
+    pub fn new(
+        nodes: Vec<NodeInfo>,
+        edges: Vec<EdgeInfo>,
+        input: usize,
+        output: usize,
+    ) -> Result<Self> {
+        let n = nodes.len();
+        let mut in_edges = vec![Vec::new(); n];
+        let mut out_edges = vec![Vec::new(); n];
+        for (e, edge) in edges.iter().enumerate() {
+            if edge.dst >= n || edge.src.is_some_and(|s| s >= n) {
+                return Err(Error::config("model.edges", format!("edge `{}`: no such node", edge.name)));
+            }
+            in_edges[edge.dst].push(e);
+            if let Some(s) = edge.src {
+                out_edges[s].push(e);
+            }
+        }
+        let mut t = Self { nodes, edges, input, output, in_edges, out_edges, order: Vec::new() };
+        t.order = t.topological_order().unwrap_or_default();
+        Ok(t)
+    }
+
+    /// The chain `0 -> 1 -> ... -> L` of these widths, node `l` with energy `l - 1`.
+    pub fn chain(sizes: &[usize]) -> Self {
+        let nodes = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| NodeInfo {
+                name: i.to_string(),
+                size,
+                energy: i.checked_sub(1),
+                act: None,
+            })
+            .collect();
+        let edges = (1..sizes.len())
+            .map(|l| EdgeInfo { name: (l - 1).to_string(), src: Some(l - 1), dst: l })
+            .collect();
+        Self::new(nodes, edges, 0, sizes.len() - 1).expect("a chain names existing nodes")
+    }
+
+    /// Whether this is the chain `0 -> 1 -> ... -> L` (input 0, output L).
+    pub fn is_chain(&self) -> bool {
+        let l = self.nodes.len().saturating_sub(1);
+        self.input == 0
+            && self.output == l
+            && self.edges.len() == l
+            && self.edges.iter().enumerate().all(|(e, ed)| ed.src == Some(e) && ed.dst == e + 1)
+            && self.nodes.iter().all(|n| n.act.is_none())
+    }
+
+    /// Whether the graph has no cycle (prior edges have no source and never close one).
+    pub fn is_dag(&self) -> bool {
+        self.order.len() == self.nodes.len()
+    }
+
+    /// Index of the node called `name`.
+    pub fn node(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// Kahn's algorithm; `None` if there is a cycle.
+    fn topological_order(&self) -> Option<Vec<usize>> {
+        let n = self.nodes.len();
+        let mut indeg: Vec<usize> = (0..n)
+            .map(|i| self.in_edges[i].iter().filter(|&&e| self.edges[e].src.is_some()).count())
+            .collect();
+        let mut order: Vec<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
+        let mut head = 0;
+        while head < order.len() {
+            let i = order[head];
+            head += 1;
+            for &e in &self.out_edges[i] {
+                let d = self.edges[e].dst;
+                indeg[d] -= 1;
+                if indeg[d] == 0 {
+                    order.push(d);
+                }
+            }
+        }
+        (order.len() == n).then_some(order)
+    }
+
+    /// Fills `order` with the nodes a forward pass can compute, in order, given which nodes
+    /// are `known` (their values set from data): a node is computable once every source of
+    /// its in-edges is known or computed. `state` is scratch (reused, so no allocation once
+    /// sized): bit 1 = value available, bit 2 = placed in `order`.
+    pub fn forward_order(&self, known: &[bool], order: &mut Vec<usize>, state: &mut Vec<u8>) {
+        let n = self.nodes.len();
+        order.clear();
+        state.clear();
+        state.extend(known.iter().map(|&k| k as u8));
+        // Sweeps in node order: a chain needs one, any graph at most one per node.
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for i in 0..n {
+                if state[i] & 2 != 0 || self.in_edges[i].is_empty() {
+                    continue;
+                }
+                let ready = self.in_edges[i]
+                    .iter()
+                    .all(|&e| self.edges[e].src.is_none_or(|s| s != i && state[s] & 1 != 0));
+                if ready {
+                    order.push(i);
+                    state[i] |= 3;
+                    progress = true;
+                }
+            }
+        }
+    }
+}
+
+/// How a node is treated by one inference call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Inferred; initialised by the forward pass where possible.
+    #[default]
+    Free,
+    /// Fixed to data.
+    Clamped,
+    /// Entries where the mask is 1 fixed to data, the rest inferred.
+    Masked,
+    /// Initialised from data, then inferred ("query by initialisation").
+    Init,
+}
+
+impl Role {
+    /// Whether inference moves (some of) the node's values.
+    pub fn moves(self) -> bool {
+        self != Role::Clamped
+    }
+
+    /// Whether the node's values are set from data before inference.
+    pub fn known(self) -> bool {
+        self != Role::Free
+    }
+}
+
+/// How free nodes that no forward pass reaches are initialised.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum FreeInit {
+    /// Zeros.
+    #[default]
+    Zeros,
+    /// `N(0, std^2)` from a RNG seeded per call.
+    Normal {
+        /// Standard deviation.
+        std: f64,
+    },
+}
+
+/// A node as written in `[[model.nodes]]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Unique name.
+    pub name: String,
+    /// Features per example.
+    pub size: usize,
+    /// Energy of the node's prediction error (default gaussian).
+    #[serde(default)]
+    pub energy: EnergyKind,
+    /// Precision of the energy (default 1).
+    #[serde(default = "one")]
+    pub precision: f64,
+    /// Activation of the prediction: inside each in-edge (`w_f`: `W f(x_src)`) or of the sum
+    /// (`f_w`: `f(sum W x_src + b)`); default identity.
+    #[serde(default = "identity")]
+    pub activation: Activation,
+    /// Prediction of a node without in-edges: `none` (no energy), `zero`, or `learned`.
+    #[serde(default)]
+    pub prior: Prior,
+}
+
+fn identity() -> Activation {
+    Activation::Identity
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The prediction of a node without in-edges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Prior {
+    /// No prediction and no energy (a pure data node).
+    #[default]
+    None,
+    /// A zero mean.
+    Zero,
+    /// A learned mean (checkpoint key `edges.prior.{node}.bias`).
+    Learned,
+}
+
+/// An edge as written in `[[model.edges]]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeSpec {
+    /// Source node.
+    pub from: String,
+    /// Target node.
+    pub to: String,
+    /// Name (default `{from}->{to}`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Layer kind (only `dense` for now).
+    #[serde(default = "dense")]
+    pub kind: String,
+    /// Whether the edge adds a bias (default: only the first in-edge of a node has one).
+    #[serde(default)]
+    pub bias: Option<bool>,
+}
+
+fn dense() -> String {
+    "dense".into()
+}
+
+/// Builder settings shared by every edge of a graph.
+#[derive(Clone, Copy, Debug)]
+pub struct EdgeDefaults {
+    /// Prediction convention.
+    pub convention: Convention,
+    /// Whether in-edges have a bias by default.
+    pub bias: bool,
+    /// Weight initialiser.
+    pub init: Init,
+}
+
+/// Checks a graph spec (`model.nodes`, `model.edges`, `model.input`, `model.output`).
+///
+/// # Errors
+/// [`Error::Config`] naming the key: no nodes, a repeated or unknown name, a zero width, a
+/// non-positive precision, an unknown edge kind.
+pub fn validate_spec(spec: &crate::net::MlpSpec) -> Result<()> {
+    if spec.nodes.is_empty() {
+        return Err(Error::config("model.nodes", "edges given but no nodes"));
+    }
+    let names: Vec<&str> = spec.nodes.iter().map(|n| n.name.as_str()).collect();
+    for (k, n) in spec.nodes.iter().enumerate() {
+        let key = format!("model.nodes[{k}]");
+        if names[..k].contains(&n.name.as_str()) {
+            return Err(Error::config(key, format!("node name `{}` used twice", n.name)));
+        }
+        if n.size == 0 {
+            return Err(Error::config(format!("{key}.size"), "must be > 0"));
+        }
+        if !(n.precision.is_finite() && n.precision > 0.0) {
+            return Err(Error::config(
+                format!("{key}.precision"),
+                format!("must be positive, found {}", n.precision),
+            ));
+        }
+    }
+    let known = |key: String, name: &str| {
+        if names.contains(&name) {
+            Ok(())
+        } else {
+            Err(Error::config(key, format!("unknown node `{name}`; nodes: {}", names.join(", "))))
+        }
+    };
+    let mut edge_names: Vec<String> = Vec::new();
+    for (k, e) in spec.edges.iter().enumerate() {
+        known(format!("model.edges[{k}].from"), &e.from)?;
+        known(format!("model.edges[{k}].to"), &e.to)?;
+        if e.kind != "dense" {
+            return Err(Error::config(
+                format!("model.edges[{k}].kind"),
+                format!("unknown edge kind `{}`; valid: dense", e.kind),
+            ));
+        }
+        let name = edge_name(e);
+        if edge_names.contains(&name) {
+            return Err(Error::config(format!("model.edges[{k}]"), format!("edge `{name}` given twice")));
+        }
+        edge_names.push(name);
+    }
+    if let Some(i) = &spec.input {
+        known("model.input".into(), i)?;
+    }
+    if let Some(o) = &spec.output {
+        known("model.output".into(), o)?;
+    }
+    let (inp, out) = io_names(spec);
+    if inp == out {
+        return Err(Error::config("model.output", "the input and output nodes must differ"));
+    }
+    let out_node = spec.nodes.iter().find(|n| n.name == out).expect("checked");
+    let has_in = spec.edges.iter().any(|e| e.to == out);
+    if !has_in && out_node.prior == Prior::None {
+        return Err(Error::config(
+            "model.output",
+            format!("output node `{out}` has no in-edge and no prior: nothing predicts it"),
+        ));
+    }
+    Ok(())
+}
+
+fn edge_name(e: &EdgeSpec) -> String {
+    e.name.clone().unwrap_or_else(|| format!("{}->{}", e.from, e.to))
+}
+
+fn io_names(spec: &crate::net::MlpSpec) -> (String, String) {
+    let first = spec.nodes.first().map(|n| n.name.clone()).unwrap_or_default();
+    let last = spec.nodes.last().map(|n| n.name.clone()).unwrap_or_default();
+    (spec.input.clone().unwrap_or(first), spec.output.clone().unwrap_or(last))
+}
+
+/// Builds the network a graph spec describes, weights from a RNG seeded with `seed`.
+///
+/// In `w_f` an edge reads its source through the source node's activation (`W f(x_src)`);
+/// in `f_w` a node with one in-edge has it apply the node's activation (`f(W x + b)`), and
+/// a node with several sums their linear maps and then applies its own activation.
+///
+/// # Errors
+/// [`Error::Config`] if the spec is invalid.
+pub fn build<T: crate::tensor::Scalar>(
+    spec: &crate::net::MlpSpec,
+    seed: u64,
+) -> Result<crate::net::Net<T>> {
+    use crate::layers::{Dense, Layer, PriorMean};
+    use rand::SeedableRng;
+    validate_spec(spec)?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let idx = |name: &str| spec.nodes.iter().position(|n| n.name == name).expect("validated");
+    let n = spec.nodes.len();
+    let mut in_deg = vec![0usize; n];
+    for e in &spec.edges {
+        in_deg[idx(&e.to)] += 1;
+    }
+    for (i, node) in spec.nodes.iter().enumerate() {
+        if node.prior == Prior::Learned {
+            in_deg[i] += 1;
+        }
+    }
+    let fw = spec.convention == Convention::Fw;
+    let mut nodes = Vec::with_capacity(n);
+    let mut energies = Vec::new();
+    for (i, s) in spec.nodes.iter().enumerate() {
+        let predicted = in_deg[i] > 0 || s.prior != Prior::None;
+        let energy = predicted.then(|| {
+            energies.push(s.energy.build::<T>(s.precision));
+            energies.len() - 1
+        });
+        let act = (fw && in_deg[i] > 1).then_some(s.activation);
+        nodes.push(NodeInfo { name: s.name.clone(), size: s.size, energy, act });
+    }
+    let mut edges = Vec::new();
+    let mut layers: Vec<Box<dyn Layer<T>>> = Vec::new();
+    let mut first_in = vec![true; n];
+    for (i, s) in spec.nodes.iter().enumerate() {
+        if s.prior == Prior::Learned {
+            edges.push(EdgeInfo { name: format!("prior.{}", s.name), src: None, dst: i });
+            layers.push(Box::new(PriorMean::<T>::new(s.size)));
+            first_in[i] = false;
+        }
+    }
+    for e in &spec.edges {
+        let (src, dst) = (idx(&e.from), idx(&e.to));
+        let act = match spec.convention {
+            Convention::Wf => spec.nodes[src].activation,
+            Convention::Fw if nodes[dst].act.is_some() => Activation::Identity,
+            Convention::Fw => spec.nodes[dst].activation,
+        };
+        let bias = e.bias.unwrap_or(spec.bias && first_in[dst]);
+        first_in[dst] = false;
+        let (d_in, d_out) = (spec.nodes[src].size, spec.nodes[dst].size);
+        let mut d = Dense::<T>::new(d_in, d_out, act, spec.convention, bias, spec.init, &mut rng);
+        if src == dst {
+            d = d.with_zero_diag();
+        }
+        edges.push(EdgeInfo { name: edge_name(e), src: Some(src), dst });
+        layers.push(Box::new(d));
+    }
+    let (inp, out) = io_names(spec);
+    let topo = Topology::new(nodes, edges, idx(&inp), idx(&out))?;
+    crate::net::Net::from_graph(topo, layers, energies)
+}
