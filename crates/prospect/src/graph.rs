@@ -70,7 +70,10 @@ impl Topology {
         let mut out_edges = vec![Vec::new(); n];
         for (e, edge) in edges.iter().enumerate() {
             if edge.dst >= n || edge.src.is_some_and(|s| s >= n) {
-                return Err(Error::config("model.edges", format!("edge `{}`: no such node", edge.name)));
+                return Err(Error::config(
+                    "model.edges",
+                    format!("edge `{}`: no such node", edge.name),
+                ));
             }
             in_edges[edge.dst].push(e);
             if let Some(s) = edge.src {
@@ -334,7 +337,10 @@ pub fn validate_spec(spec: &crate::net::MlpSpec) -> Result<()> {
         }
         let name = edge_name(e);
         if edge_names.contains(&name) {
-            return Err(Error::config(format!("model.edges[{k}]"), format!("edge `{name}` given twice")));
+            return Err(Error::config(
+                format!("model.edges[{k}]"),
+                format!("edge `{name}` given twice"),
+            ));
         }
         edge_names.push(name);
     }

@@ -5,11 +5,11 @@
 //! `dE/dx_l = dE_l/dx_l + VJP_{l+1}(dE_{l+1}/dmu_{l+1})` (science.md, local gradients).
 
 use crate::energy::{Energy, Gaussian};
-use crate::graph::Role;
-use rand::SeedableRng;
 use crate::error::{Error, Result};
+use crate::graph::Role;
 use crate::net::{count_correct, Net, Workspace};
 use crate::tensor::{Accum, Backend, Cpu, Scalar, Tensor};
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 /// Optimiser of the value nodes during inference.
@@ -155,20 +155,23 @@ impl<T: Scalar> Net<T> {
     /// `clamp_output`): nodes a forward pass reaches from the known nodes get `x = mu` in
     /// order; other free nodes get `cfg.free_init`; then every remaining prediction.
     pub fn forward(&self, ws: &mut Workspace<T>, clamp_output: bool) {
-        self.forward_init(ws, clamp_output, &crate::graph::FreeInit::Zeros, 0);
+        self.forward_init(ws, Some(clamp_output), &crate::graph::FreeInit::Zeros, 0);
     }
 
-    /// [`Net::forward`] with the initialisation of unreached free nodes and its seed.
+    /// [`Net::forward`] with the initialisation of unreached free nodes and its seed; the
+    /// output's role is left as set in `ws` when `clamp_output` is `None`.
     pub fn forward_init(
         &self,
         ws: &mut Workspace<T>,
-        clamp_output: bool,
+        clamp_output: Option<bool>,
         free_init: &crate::graph::FreeInit,
         seed: u64,
     ) {
         let out = self.output();
-        if out != self.input() {
-            ws.roles[out] = if clamp_output { Role::Clamped } else { Role::Free };
+        if let Some(clamp) = clamp_output {
+            if out != self.input() {
+                ws.roles[out] = if clamp { Role::Clamped } else { Role::Free };
+            }
         }
         ws.update_order(self);
         for k in 0..ws.fwd_order.len() {
@@ -362,10 +365,88 @@ impl<T: Scalar> Net<T> {
         ws: &mut Workspace<T>,
         cfg: &InferenceConfig,
         batch_index: usize,
-        mut after_step: impl FnMut(usize, &Workspace<T>),
+        after_step: impl FnMut(usize, &Workspace<T>),
     ) -> Result<InferenceStats> {
         let clamp = cfg.output == OutputMode::Clamp;
-        self.forward_init(ws, clamp, &cfg.free_init, cfg.seed ^ batch_index as u64);
+        self.relax(ws, cfg, batch_index, Some(clamp), after_step)
+    }
+
+    /// Answers a query: every node not in `given` is free; each given node is clamped,
+    /// masked or initialised from its data; then inference as in training (`cfg.output` is
+    /// ignored: no node is nudged). Read any node from `ws.x` afterwards.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if a tensor does not fit its node or the batch; [`Error::Config`]
+    /// (`query`) if no node is clamped or masked, or a node is given twice;
+    /// [`Error::NonFinite`] on divergence.
+    pub fn query(
+        &self,
+        ws: &mut Workspace<T>,
+        given: &[(usize, Given<'_, T>)],
+        cfg: &InferenceConfig,
+    ) -> Result<InferenceStats> {
+        let batch = given.first().map_or(ws.batch, |(_, g)| g.data().rows());
+        ws.ensure(self, batch);
+        ws.roles.iter_mut().for_each(|r| *r = Role::Free);
+        for (i, g) in given {
+            let node = self.topo.nodes.get(*i).ok_or_else(|| {
+                Error::config(
+                    "query",
+                    format!("no node {i}; the net has {}", self.topo.nodes.len()),
+                )
+            })?;
+            if ws.roles[*i] != Role::Free {
+                return Err(Error::config("query", format!("node `{}` given twice", node.name)));
+            }
+            let want = [batch, node.size];
+            let data = g.data();
+            if data.shape() != want {
+                return Err(Error::shape(
+                    "query",
+                    format!("data of node `{}`", node.name),
+                    want,
+                    data.shape(),
+                ));
+            }
+            ws.x[*i].copy_from(data);
+            ws.roles[*i] = match g {
+                Given::Data(_) => Role::Clamped,
+                Given::Init(_) => Role::Init,
+                Given::Masked { data, mask } => {
+                    if mask.shape() != want {
+                        return Err(Error::shape(
+                            "query",
+                            format!("mask of node `{}`", node.name),
+                            want,
+                            mask.shape(),
+                        ));
+                    }
+                    ws.mask[*i] = (*mask).clone();
+                    ws.known[*i] = (*data).clone();
+                    Role::Masked
+                }
+            };
+        }
+        if !ws.roles.iter().any(|r| matches!(r, Role::Clamped | Role::Masked)) {
+            return Err(Error::config(
+                "query",
+                "nothing clamped: clamp or mask at least one node (an initialised node is free)",
+            ));
+        }
+        let cfg = InferenceConfig { output: OutputMode::Clamp, ..cfg.clone() };
+        self.relax(ws, &cfg, 0, None, |_, _| {})
+    }
+
+    /// Inference under the roles in `ws` (the output's set by `clamp_output` when given).
+    fn relax(
+        &self,
+        ws: &mut Workspace<T>,
+        cfg: &InferenceConfig,
+        batch_index: usize,
+        clamp_output: Option<bool>,
+        mut after_step: impl FnMut(usize, &Workspace<T>),
+    ) -> Result<InferenceStats> {
+        self.forward_init(ws, clamp_output, &cfg.free_init, cfg.seed ^ batch_index as u64);
         after_step(0, ws);
         for v in &mut ws.vel {
             v.fill(T::zero());
@@ -414,6 +495,31 @@ impl<T: Scalar> Net<T> {
         stats.steps = steps;
         stats.gamma = gamma;
         Ok(stats)
+    }
+}
+
+/// What a query fixes for one node.
+#[derive(Clone, Copy, Debug)]
+pub enum Given<'a, T: Scalar> {
+    /// Clamped to this data `[batch, size]`.
+    Data(&'a Tensor<T>),
+    /// Entries where `mask` is 1 clamped to `data`, the rest inferred.
+    Masked {
+        /// Values (those under a 0 of the mask only start inference).
+        data: &'a Tensor<T>,
+        /// 1 = known, 0 = inferred.
+        mask: &'a Tensor<T>,
+    },
+    /// Initialised to this data, then inferred.
+    Init(&'a Tensor<T>),
+}
+
+impl<'a, T: Scalar> Given<'a, T> {
+    /// The data tensor.
+    pub fn data(&self) -> &'a Tensor<T> {
+        match *self {
+            Given::Data(d) | Given::Init(d) | Given::Masked { data: d, .. } => d,
+        }
     }
 }
 

@@ -439,13 +439,20 @@ impl<T: Scalar> Workspace<T> {
     pub fn new(net: &Net<T>, batch: usize) -> Self {
         let sizes = net.sizes();
         let per_node = |b: usize| sizes.iter().map(|&d| Tensor::zeros(b, d)).collect::<Vec<_>>();
-        let per_act_node = || {
-            net.topo
-                .nodes
-                .iter()
-                .map(|n| if n.act.is_some() { Tensor::zeros(batch, n.size) } else { Tensor::default() })
-                .collect::<Vec<_>>()
-        };
+        let per_act_node =
+            || {
+                net.topo
+                    .nodes
+                    .iter()
+                    .map(|n| {
+                        if n.act.is_some() {
+                            Tensor::zeros(batch, n.size)
+                        } else {
+                            Tensor::default()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            };
         let d_out = net.d_out();
         let n = sizes.len();
         let mut ws = Self {

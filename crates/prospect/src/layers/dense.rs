@@ -140,7 +140,16 @@ impl<T: Scalar> Layer<T> for Dense<T> {
             }
             (Convention::Fw, Accum::Add) => {
                 assert_eq!(self.act, Activation::Identity, "f(Wx+b) edges sum only when linear");
-                Cpu.gemm(mu, Accum::Add, x_in, Trans::N, &self.weight, Trans::T, T::one(), Par::Auto);
+                Cpu.gemm(
+                    mu,
+                    Accum::Add,
+                    x_in,
+                    Trans::N,
+                    &self.weight,
+                    Trans::T,
+                    T::one(),
+                    Par::Auto,
+                );
                 if let Some(b) = &self.bias {
                     Cpu.add_rows(mu, b);
                 }

@@ -83,10 +83,7 @@ impl Bp {
             ));
         }
         if !net.topo.out_edges[net.output()].is_empty() {
-            return Err(Error::config(
-                "model.output",
-                "bp needs an output node without out-edges",
-            ));
+            return Err(Error::config("model.output", "bp needs an output node without out-edges"));
         }
         Ok(())
     }

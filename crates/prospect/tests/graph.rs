@@ -1,0 +1,419 @@
+//! The graph engine against independent oracles: finite differences of the energy on a
+//! random graph with cycles, self-edges, a learned prior and several in-edges per node;
+//! backprop on a DAG with skip connections against finite differences of the loss; the chain
+//! written as a graph against the layered builder, bit for bit; queries; config errors.
+
+mod common;
+
+use common::{nudge_param, randn, rng};
+use prospect::graph::{EdgeSpec, NodeSpec, Prior, Role};
+use prospect::learn::{self, Batch, Bp};
+use prospect::{
+    Activation, Convention, EnergyKind, Given, InferenceConfig, MlpSpec, Net, OptimConfig,
+    OutputMode, RunConfig, Tensor, WeightOptim, Workspace,
+};
+
+fn node(name: &str, size: usize, act: Activation) -> NodeSpec {
+    NodeSpec {
+        name: name.into(),
+        size,
+        energy: EnergyKind::Gaussian,
+        precision: 1.0,
+        activation: act,
+        prior: Prior::None,
+    }
+}
+
+fn edge(from: &str, to: &str) -> EdgeSpec {
+    EdgeSpec { from: from.into(), to: to.into(), name: None, kind: "dense".into(), bias: None }
+}
+
+/// Input `a`, hidden `b`, `c`, `z` (a learned prior), output `d`: a cycle `b <-> c`, a
+/// self-edge on `c`, three in-edges into `d` (one a skip from the input), precisions and a
+/// Laplace energy.
+fn cyclic_spec(conv: Convention) -> MlpSpec {
+    let mut b = node("b", 4, Activation::Tanh);
+    b.precision = 2.0;
+    let mut c = node("c", 3, Activation::Sigmoid);
+    c.energy = EnergyKind::Laplace;
+    let mut z = node("z", 3, Activation::Tanh);
+    z.prior = Prior::Learned;
+    MlpSpec {
+        convention: conv,
+        nodes: vec![node("a", 5, Activation::Tanh), b, c, z, node("d", 2, Activation::Identity)],
+        edges: vec![
+            edge("a", "b"),
+            edge("b", "c"),
+            edge("c", "b"),
+            edge("c", "c"),
+            edge("z", "c"),
+            edge("b", "d"),
+            edge("c", "d"),
+            edge("a", "d"),
+        ],
+        input: Some("a".into()),
+        output: Some("d".into()),
+        ..Default::default()
+    }
+}
+
+/// A random net of `spec` with nonzero biases and priors, and a batch loaded with every
+/// free node set to random values.
+fn random_state(spec: &MlpSpec, seed: u64) -> (Net<f64>, Workspace<f64>) {
+    let mut net: Net<f64> = Net::mlp(spec, seed).unwrap();
+    let mut r = rng(seed + 1);
+    for layer in &mut net.layers {
+        layer.for_each_param_mut(&mut |name, p| {
+            if name == "bias" {
+                *p = randn(p.rows(), p.cols(), 0.5, &mut r);
+            }
+        });
+    }
+    let batch = 3;
+    let x = randn(batch, net.d_in(), 1.0, &mut r);
+    let y = randn(batch, net.d_out(), 1.0, &mut r);
+    let mut ws = Workspace::new(&net, batch);
+    ws.load(&net, &x, &y).unwrap();
+    for i in 0..net.topo.nodes.len() {
+        if ws.roles[i] == Role::Free {
+            ws.x[i] = randn(batch, net.topo.nodes[i].size, 1.0, &mut r);
+        }
+    }
+    (net, ws)
+}
+
+fn energy(net: &Net<f64>, ws: &mut Workspace<f64>) -> f64 {
+    net.repredict(ws, true);
+    net.energy_grads(ws, OutputMode::Clamp, false)
+}
+
+fn assert_close(what: &str, analytic: f64, numeric: f64, tol: f64) {
+    let scale = analytic.abs().max(numeric.abs()).max(1e-3);
+    assert!(
+        (analytic - numeric).abs() <= tol * scale,
+        "{what}: analytic {analytic:e}, finite difference {numeric:e}"
+    );
+}
+
+/// Local node and parameter gradients of PC on a graph with cycles equal central
+/// differences of the total energy (f64, h = 1e-6, relative 1e-6).
+#[test]
+fn local_gradients_on_a_cyclic_graph_match_finite_differences() {
+    for conv in [Convention::Wf, Convention::Fw] {
+        let spec = cyclic_spec(conv);
+        let (net, mut ws) = random_state(&spec, 7);
+        assert!(!net.topo.is_dag());
+        if conv == Convention::Fw {
+            let d = net.topo.node("d").unwrap();
+            assert!(net.topo.nodes[d].act.is_some(), "several in-edges: the node's activation");
+        }
+        net.repredict(&mut ws, true);
+        net.energy_grads(&mut ws, OutputMode::Clamp, true);
+        net.param_grads(&mut ws);
+        let (dx, grads) = (ws.dx.clone(), ws.grads.clone());
+        let h = 1e-6;
+        for i in 0..net.topo.nodes.len() {
+            if !ws.roles[i].moves() {
+                continue;
+            }
+            for j in 0..ws.x[i].len() {
+                let v = ws.x[i].data()[j];
+                ws.x[i].data_mut()[j] = v + h;
+                let ep = energy(&net, &mut ws);
+                ws.x[i].data_mut()[j] = v - h;
+                let em = energy(&net, &mut ws);
+                ws.x[i].data_mut()[j] = v;
+                let what = format!("{conv:?} dE/dx of node {} [{j}]", net.topo.nodes[i].name);
+                assert_close(&what, dx[i].data()[j], (ep - em) / (2.0 * h), 1e-6);
+            }
+        }
+        let mut net = net;
+        for e in 0..net.layers.len() {
+            for (p, g) in grads[e].iter().enumerate() {
+                for j in 0..g.len() {
+                    nudge_param(&mut net, e, p, j, h);
+                    let ep = energy(&net, &mut ws);
+                    nudge_param(&mut net, e, p, j, -2.0 * h);
+                    let em = energy(&net, &mut ws);
+                    nudge_param(&mut net, e, p, j, h);
+                    let name = &net.topo.edges[e].name;
+                    let numeric = (ep - em) / (2.0 * h);
+                    let is_diag = {
+                        let edge = &net.topo.edges[e];
+                        p == 0 && edge.src == Some(edge.dst) && j % (g.cols() + 1) == 0
+                    };
+                    // The self-edge's diagonal is fixed at zero: its gradient is zero.
+                    let expect = if is_diag { 0.0 } else { numeric };
+                    assert_close(
+                        &format!("{conv:?} dE/dθ edge {name} param {p} [{j}]"),
+                        g.data()[j],
+                        expect,
+                        1e-6,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A DAG with skip connections of lengths 2, 3 and 4 (several in-edges per node).
+fn skip_dag(conv: Convention) -> MlpSpec {
+    MlpSpec {
+        convention: conv,
+        nodes: vec![
+            node("in", 4, Activation::Tanh),
+            node("h1", 5, Activation::Tanh),
+            node("h2", 4, Activation::Sigmoid),
+            node("h3", 3, Activation::Tanh),
+            node("out", 3, Activation::Identity),
+        ],
+        edges: vec![
+            edge("in", "h1"),
+            edge("h1", "h2"),
+            edge("h2", "h3"),
+            edge("h3", "out"),
+            edge("in", "h2"),
+            edge("h1", "h3"),
+            edge("in", "out"),
+            edge("h1", "out"),
+        ],
+        ..Default::default()
+    }
+}
+
+/// Backprop on a DAG equals central differences of the loss of the forward pass.
+#[test]
+fn backprop_on_a_dag_with_skips_matches_finite_differences_of_the_loss() {
+    for conv in [Convention::Wf, Convention::Fw] {
+        for out_energy in [EnergyKind::Gaussian, EnergyKind::CrossEntropy] {
+            let mut spec = skip_dag(conv);
+            spec.nodes[4].energy = out_energy;
+            let (mut net, _) = random_state(&spec, 11);
+            assert!(net.topo.is_dag() && !net.topo.is_chain());
+            let mut r = rng(3);
+            let x = randn(4, 4, 1.0, &mut r);
+            let y = common::one_hot(&[0, 2, 1, 2], 3);
+            let mut ws = Workspace::new(&net, 4);
+            ws.load(&net, &x, &y).unwrap();
+            let loss = Bp::gradients(&net, &mut ws);
+            let grads = ws.grads.clone();
+            let loss_of = |net: &Net<f64>| {
+                let (l, _) = net.evaluate(&x, &y).unwrap();
+                l
+            };
+            assert_close("loss", loss, loss_of(&net), 1e-12);
+            let h = 1e-6;
+            for e in 0..net.layers.len() {
+                for (p, g) in grads[e].iter().enumerate() {
+                    for j in 0..g.len() {
+                        nudge_param(&mut net, e, p, j, h);
+                        let lp = loss_of(&net);
+                        nudge_param(&mut net, e, p, j, -2.0 * h);
+                        let lm = loss_of(&net);
+                        nudge_param(&mut net, e, p, j, h);
+                        let what = format!(
+                            "{conv:?} {out_energy:?} edge {} p{p}[{j}]",
+                            net.topo.edges[e].name
+                        );
+                        assert_close(&what, g.data()[j], (lp - lm) / (2.0 * h), 1e-6);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The layered MLP written as `[[model.nodes]]`/`[[model.edges]]` trains bit for bit like
+/// the one `sizes` builds, for every rule and both conventions.
+#[test]
+fn a_chain_written_as_a_graph_trains_bit_for_bit_like_the_layered_builder() {
+    for conv in [Convention::Wf, Convention::Fw] {
+        let sizes = [6, 5, 4, 3];
+        let chain = MlpSpec {
+            sizes: sizes.to_vec(),
+            convention: conv,
+            activation: Activation::Tanh,
+            ..Default::default()
+        };
+        let (first, hidden, last) = match conv {
+            // w_f: an edge reads f(x_src); the input is read without activation.
+            Convention::Wf => (Activation::Identity, Activation::Tanh, Activation::Tanh),
+            // f_w: a node's activation; the output's is the identity.
+            Convention::Fw => (Activation::Tanh, Activation::Tanh, Activation::Identity),
+        };
+        let graph = MlpSpec {
+            convention: conv,
+            nodes: vec![
+                node("x", 6, first),
+                node("h1", 5, hidden),
+                node("h2", 4, hidden),
+                node("y", 3, last),
+            ],
+            edges: vec![edge("x", "h1"), edge("h1", "h2"), edge("h2", "y")],
+            ..Default::default()
+        };
+        for algo in ["pc", "ipc", "bp", "zil"] {
+            let mut a: Net<f32> = Net::mlp(&chain, 5).unwrap();
+            let mut b: Net<f32> = Net::mlp(&graph, 5).unwrap();
+            assert!(b.topo.is_chain(), "a chain graph is recognised as one");
+            let cfg = InferenceConfig { steps: 6, ..Default::default() };
+            let mut r = rng(9);
+            for (net, tag) in [(&mut a, "layered"), (&mut b, "graph")] {
+                let mut rule = learn::build::<f32>(algo, &cfg).unwrap();
+                let mut opt = WeightOptim::new(OptimConfig::default(), net).unwrap();
+                let mut ws = Workspace::new(net, 8);
+                let mut r2 = r.clone();
+                for index in 0..3 {
+                    let x = randn(8, 6, 1.0, &mut r2);
+                    let y = randn(8, 3, 1.0, &mut r2);
+                    rule.train_batch(net, &mut opt, Batch { x: &x, y: &y, index }, &mut ws)
+                        .unwrap_or_else(|e| panic!("{tag} {algo}: {e}"));
+                }
+            }
+            let _ = &mut r;
+            let (pa, pb) = (common::flat_params(&a), common::flat_params(&b));
+            assert!(
+                pa.iter().zip(&pb).all(|(u, v)| u.to_bits() == v.to_bits()),
+                "{conv:?} {algo}: parameters differ"
+            );
+        }
+    }
+}
+
+/// A query keeps clamped nodes and the known entries of a masked node fixed, moves the
+/// rest, and is deterministic; bad queries are errors naming what is wrong.
+#[test]
+fn queries_clamp_mask_and_initialise_any_subset() {
+    let spec = cyclic_spec(Convention::Fw);
+    let (net, _) = random_state(&spec, 3);
+    let (a, b, d) =
+        (net.topo.node("a").unwrap(), net.topo.node("b").unwrap(), net.topo.node("d").unwrap());
+    let mut r = rng(4);
+    let xa = randn(2, 5, 1.0, &mut r);
+    let xd = randn(2, 2, 1.0, &mut r);
+    let mask = Tensor::from_fn(2, 2, |_, c| (c == 0) as u8 as f64);
+    let cfg = InferenceConfig { steps: 30, gamma: 0.1, ..Default::default() };
+    let mut ws = Workspace::new(&net, 2);
+    let given = [(a, Given::Data(&xa)), (d, Given::Masked { data: &xd, mask: &mask })];
+    let s = net.query(&mut ws, &given, &cfg).unwrap();
+    assert!(s.final_energy < s.initial_energy, "inference lowers the energy: {s:?}");
+    assert_eq!(ws.x[a].data(), xa.data(), "a clamped node does not move");
+    for row in 0..2 {
+        assert_eq!(ws.x[d].at(row, 0), xd.at(row, 0), "known entries stay");
+        assert_ne!(ws.x[d].at(row, 1), xd.at(row, 1), "unknown entries are inferred");
+    }
+    let first = ws.x[b].clone();
+    let mut ws2 = Workspace::new(&net, 2);
+    net.query(&mut ws2, &given, &cfg).unwrap();
+    assert_eq!(ws2.x[b].data(), first.data(), "the same query gives the same answer");
+    // Initialised, not clamped: the node moves away from its data.
+    let init = [(a, Given::Data(&xa)), (d, Given::Init(&xd))];
+    net.query(&mut ws, &init, &cfg).unwrap();
+    assert_ne!(ws.x[d].data(), xd.data());
+    let err = net.query(&mut ws, &[(d, Given::Init(&xd))], &cfg).unwrap_err().to_string();
+    assert!(err.contains("nothing clamped"), "{err}");
+    let err = net.query(&mut ws, &[(a, Given::Data(&xd))], &cfg).unwrap_err().to_string();
+    assert!(err.contains("node `a`"), "{err}");
+}
+
+/// Inference lowers the energy on a graph with cycles, and pc / ipc training on it runs
+/// while the self-edge's diagonal stays zero; bp and zil refuse it with a config error.
+#[test]
+fn rules_on_a_cyclic_graph() {
+    let spec = cyclic_spec(Convention::Wf);
+    let mut net: Net<f64> = Net::mlp(&spec, 1).unwrap();
+    let mut r = rng(2);
+    let x = randn(16, 5, 1.0, &mut r);
+    let y = randn(16, 2, 1.0, &mut r);
+    let cfg = InferenceConfig { steps: 20, ..Default::default() };
+    for algo in ["pc", "ipc"] {
+        let mut rule = learn::build::<f64>(algo, &cfg).unwrap();
+        let mut opt = WeightOptim::new(OptimConfig::default(), &net).unwrap();
+        let mut ws = Workspace::new(&net, 16);
+        let first = rule
+            .train_batch(&mut net, &mut opt, Batch { x: &x, y: &y, index: 0 }, &mut ws)
+            .unwrap();
+        let mut last = first;
+        for index in 1..30 {
+            last = rule
+                .train_batch(&mut net, &mut opt, Batch { x: &x, y: &y, index }, &mut ws)
+                .unwrap();
+        }
+        assert!(last.energy < first.energy, "{algo}: energy {} -> {}", first.energy, last.energy);
+    }
+    let cc = net.topo.edges.iter().position(|e| e.name == "c->c").unwrap();
+    net.layers[cc].for_each_param(&mut |name, p| {
+        if name == "weight" {
+            assert!((0..3).all(|i| p.at(i, i) == 0.0), "the self-edge keeps a zero diagonal");
+        }
+    });
+    for algo in ["bp", "zil"] {
+        let mut rule = learn::build::<f64>(algo, &cfg).unwrap();
+        let mut opt = WeightOptim::new(OptimConfig::default(), &net).unwrap();
+        let mut ws = Workspace::new(&net, 16);
+        let err = rule
+            .train_batch(&mut net, &mut opt, Batch { x: &x, y: &y, index: 0 }, &mut ws)
+            .unwrap_err();
+        assert!(matches!(err, prospect::Error::Config { .. }), "{algo}: {err}");
+    }
+}
+
+/// A graph in TOML builds; bad graphs are config errors naming the key.
+#[test]
+fn graphs_from_toml_and_their_errors() {
+    let good = r#"
+        preset = "digits-mlp"
+        [model]
+        convention = "f_w"
+        input = "image"
+        output = "label"
+        [[model.nodes]]
+        name = "image"
+        size = 64
+        [[model.nodes]]
+        name = "h"
+        size = 16
+        activation = "tanh"
+        [[model.nodes]]
+        name = "label"
+        size = 10
+        [[model.edges]]
+        from = "image"
+        to = "h"
+        [[model.edges]]
+        from = "h"
+        to = "label"
+        [[model.edges]]
+        from = "label"
+        to = "h"
+    "#;
+    let cfg = RunConfig::from_toml_str(good).unwrap();
+    let net: Net<f32> = Net::mlp(&cfg.model, 0).unwrap();
+    assert_eq!(net.topo.nodes.len(), 3);
+    assert_eq!((net.d_in(), net.d_out()), (64, 10));
+    let bad = |from: &str, to: &str, key: &str| {
+        let text = good.replacen(
+            "from = \"label\"\n        to = \"h\"",
+            &format!("from = \"{from}\"\n        to = \"{to}\""),
+            1,
+        );
+        let err =
+            RunConfig::from_toml_str(&text).and_then(|c| Net::<f32>::mlp(&c.model, 0).map(|_| ()));
+        let msg = err.unwrap_err().to_string();
+        assert!(msg.contains(key), "expected `{key}` in: {msg}");
+    };
+    bad("lable", "h", "model.edges[2].from");
+    bad("label", "hh", "model.edges[2].to");
+    bad("h", "label", "given twice");
+    let unknown = good.replace(
+        "name = \"h\"\n        size = 16",
+        "name = \"h\"\n        size = 16\n        colour = 1",
+    );
+    assert!(RunConfig::from_toml_str(&unknown).is_err(), "unknown node keys are rejected");
+    let zero = good.replace("size = 16", "size = 0");
+    let msg = RunConfig::from_toml_str(&zero)
+        .and_then(|c| Net::<f32>::mlp(&c.model, 0).map(|_| ()))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("model.nodes[1].size"), "{msg}");
+}
