@@ -56,13 +56,13 @@ def test_model_tensors_match_what_prospect_reports() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = train(tmp)
         tensors = load_file(str(run / "model.safetensors"))
-        assert sorted(tensors) == ["layers.0.bias", "layers.0.weight", "layers.1.bias", "layers.1.weight"]
+        assert sorted(tensors) == ["edges.0.bias", "edges.0.weight", "edges.1.bias", "edges.1.weight"]
         shapes = {k: v.shape for k, v in tensors.items()}
         assert shapes == {
-            "layers.0.weight": (128, 64),
-            "layers.0.bias": (128,),
-            "layers.1.weight": (10, 128),
-            "layers.1.bias": (10,),
+            "edges.0.weight": (128, 64),
+            "edges.0.bias": (128,),
+            "edges.1.weight": (10, 128),
+            "edges.1.bias": (10,),
         }, shapes
         for name, array in tensors.items():
             assert array.dtype == np.float32, (name, array.dtype)
@@ -72,7 +72,7 @@ def test_model_tensors_match_what_prospect_reports() -> None:
             want = np.asarray(reported["values"], dtype=np.float32).reshape(array.shape)
             assert np.array_equal(want, array), f"{name}: numpy reads other values than prospect reports"
             assert np.isfinite(array).all()
-        assert np.abs(tensors["layers.1.bias"]).max() > 0, "trained biases moved from zero"
+        assert np.abs(tensors["edges.1.bias"]).max() > 0, "trained biases moved from zero"
 
 
 def test_metadata_carries_the_config_and_epoch() -> None:

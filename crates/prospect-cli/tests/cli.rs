@@ -91,9 +91,9 @@ fn default_train_writes_a_complete_run_and_learns_the_digits() {
     // inspect lists the tensors and prints one as JSON.
     let out = run(&["inspect", "--run", dir.to_str().unwrap()]);
     let listing = text(&out.stdout);
-    assert!(listing.contains("layers.0.weight") && listing.contains("[128, 64]"), "{listing}");
+    assert!(listing.contains("edges.0.weight") && listing.contains("[128, 64]"), "{listing}");
     assert!(listing.contains("epoch: 20"), "{listing}");
-    let out = run(&["inspect", "--run", dir.to_str().unwrap(), "--tensor", "layers.1.bias"]);
+    let out = run(&["inspect", "--run", dir.to_str().unwrap(), "--tensor", "edges.1.bias"]);
     let t: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
     assert_eq!(t["shape"], serde_json::json!([10]));
     assert_eq!(t["values"].as_array().unwrap().len(), 10);

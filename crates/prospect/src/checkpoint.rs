@@ -1,8 +1,9 @@
 //! Checkpoints: the network's parameters in `model.safetensors` and the weight optimiser's
 //! state in `optimizer.safetensors`, written atomically and read back with checks.
 //!
-//! `model.safetensors` holds one tensor per parameter, `layers.{i}.weight` (`[d_out, d_in]`)
-//! and `layers.{i}.bias` (`[d_out]`), in f32 (or f64 for an f64 network), plus string
+//! `model.safetensors` holds one tensor per parameter, `edges.{name}.weight` (`[d_out, d_in]`)
+//! and `edges.{name}.bias` (`[d_out]`; edge `i` of a chain is named `i`), in f32 (or f64
+//! for an f64 network); files of format 1 (`layers.{i}.weight`) still load; plus string
 //! metadata: `format` (`prospect`), `format_version`, `epoch`, `dtype` and `config` (the
 //! resolved run config as TOML). Any safetensors reader loads it (`safetensors.numpy.load_file`).
 //! The bytes are a pure function of the parameters and metadata (tensors and metadata keys
@@ -36,7 +37,7 @@ pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 pub const OPTIMIZER_PREV_FILE: &str = "optimizer.prev.safetensors";
 
 /// Version of the checkpoint layout written by this build.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The value of the `format` metadata key.
 pub const FORMAT: &str = "prospect";
@@ -47,7 +48,7 @@ pub type Metadata = BTreeMap<String, String>;
 /// One tensor read from a file: name, shape and values as f64.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NamedTensor {
-    /// Tensor name (`layers.0.weight`).
+    /// Tensor name (`edges.0.weight`).
     pub name: String,
     /// Shape as stored.
     pub shape: Vec<usize>,
@@ -214,11 +215,12 @@ pub fn encode_model<T: Scalar>(net: &Net<T>, metadata: &Metadata) -> Result<Vec<
     meta.insert("format".into(), FORMAT.into());
     meta.insert("format_version".into(), FORMAT_VERSION.to_string());
     meta.insert("dtype".into(), T::NAME.into());
+    meta.insert("graph".into(), graph_json(net));
     let mut tensors = Vec::new();
-    for (i, layer) in net.layers.iter().enumerate() {
+    for (layer, edge) in net.layers.iter().zip(&net.topo.edges) {
         layer.for_each_param(&mut |name, t| {
             tensors.push((
-                format!("layers.{i}.{name}"),
+                format!("edges.{}.{name}", edge.name),
                 param_shape(name, t),
                 dtype_of::<T>(),
                 to_bytes(t.data()),
@@ -226,6 +228,28 @@ pub fn encode_model<T: Scalar>(net: &Net<T>, metadata: &Metadata) -> Result<Vec<
         });
     }
     encode(&tensors, &meta)
+}
+
+/// The graph as JSON: nodes (name, size) and edges (name, from, to; `from` null for a prior).
+pub fn graph_json<T: Scalar>(net: &Net<T>) -> String {
+    let t = &net.topo;
+    let nodes: Vec<_> =
+        t.nodes.iter().map(|n| serde_json::json!({"name": n.name, "size": n.size})).collect();
+    let edges: Vec<_> = t
+        .edges
+        .iter()
+        .map(|e| {
+            let from = e.src.map(|s| t.nodes[s].name.clone());
+            serde_json::json!({"name": e.name, "from": from, "to": t.nodes[e.dst].name})
+        })
+        .collect();
+    serde_json::json!({
+        "nodes": nodes,
+        "edges": edges,
+        "input": t.nodes[t.input].name,
+        "output": t.nodes[t.output].name,
+    })
+    .to_string()
 }
 
 /// Saves `net`'s parameters to `path` atomically.
@@ -363,9 +387,15 @@ pub fn load_model<T: Scalar>(path: &Path, net: &mut Net<T>) -> Result<Metadata> 
     check_format(path, &meta)?;
     let mut expected = Vec::new();
     let mut result = Ok(());
-    for (i, layer) in net.layers.iter_mut().enumerate() {
+    // Files of format 1 name a chain's tensors `layers.{i}.{param}`.
+    let legacy = net.topo.is_chain() && !st.names().iter().any(|n| n.starts_with("edges."));
+    for (i, (layer, edge)) in net.layers.iter_mut().zip(&net.topo.edges).enumerate() {
         layer.for_each_param_mut(&mut |name, t| {
-            let key = format!("layers.{i}.{name}");
+            let key = if legacy {
+                format!("layers.{i}.{name}")
+            } else {
+                format!("edges.{}.{name}", edge.name)
+            };
             let shape = param_shape(name, t);
             if result.is_ok() {
                 result = fill(path, &st, &key, &shape, t);
@@ -380,7 +410,7 @@ pub fn load_model<T: Scalar>(path: &Path, net: &mut Net<T>) -> Result<Metadata> 
         return Err(ckpt_err(
             path,
             format!(
-                "unexpected tensor `{extra}`: the configured network has {} layers ({})",
+                "unexpected tensor `{extra}`: the configured network has {} edges ({})",
                 net.depth(),
                 expected.join(", ")
             ),

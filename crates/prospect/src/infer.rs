@@ -437,6 +437,24 @@ impl<T: Scalar> Net<T> {
         self.relax(ws, &cfg, 0, None, |_, _| {})
     }
 
+    /// The network's answer for the inputs in the input node, left in the output node's
+    /// `ws.x`: a forward pass on an acyclic graph; on a graph with cycles, inference with the
+    /// input clamped and every other node free.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] if inference diverges.
+    pub fn predict_output(&self, ws: &mut Workspace<T>, cfg: &InferenceConfig) -> Result<()> {
+        ws.roles.iter_mut().for_each(|r| *r = Role::Free);
+        ws.roles[self.input()] = Role::Clamped;
+        if self.topo.is_dag() {
+            self.forward_init(ws, None, &cfg.free_init, cfg.seed);
+        } else {
+            let cfg = InferenceConfig { output: OutputMode::Clamp, ..cfg.clone() };
+            self.relax(ws, &cfg, 0, None, |_, _| {})?;
+        }
+        Ok(())
+    }
+
     /// Inference under the roles in `ws` (the output's set by `clamp_output` when given).
     fn relax(
         &self,

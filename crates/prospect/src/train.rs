@@ -517,7 +517,7 @@ impl Trainer {
             ws: Workspace::new(&self.net, bs.min(examples.len().max(1))),
             per: vec![0.0; bs.min(examples.len().max(1))],
         });
-        evaluate_net(&self.net, &examples.x, &examples.y, bs, bufs)
+        evaluate_net(&self.net, &examples.x, &examples.y, bs, bufs, &self.cfg.inference)
     }
 
     /// Saves the checkpoint of the epochs done so far into `dir` (see [`checkpoint::save`]);
@@ -559,9 +559,10 @@ fn evaluate_net(
     y: &Tensor<f32>,
     bs: usize,
     bufs: &mut EvalBufs,
+    inference: &crate::infer::InferenceConfig,
 ) -> Result<EvalMetrics> {
     let n = x.rows();
-    let l = net.depth();
+    let (inp, out) = (net.input(), net.output());
     let (d_in, d_out) = (x.cols(), y.cols());
     let mut loss = 0.0;
     let mut correct = 0;
@@ -570,15 +571,15 @@ fn evaluate_net(
     while from < n {
         let rows = bs.min(n - from);
         bufs.ws.ensure(net, rows);
-        bufs.ws.x[0].copy_from_slice(&x.data()[from * d_in..(from + rows) * d_in]);
+        bufs.ws.x[inp].copy_from_slice(&x.data()[from * d_in..(from + rows) * d_in]);
         target.resize(rows, d_out);
         target.copy_from_slice(&y.data()[from * d_out..(from + rows) * d_out]);
-        net.forward(&mut bufs.ws, false);
-        let mu = &bufs.ws.mu[l];
+        net.predict_output(&mut bufs.ws, inference)?;
+        let mu = &bufs.ws.x[out];
         if bufs.per.len() < rows {
             bufs.per.resize(rows, 0.0);
         }
-        net.energies[l - 1].per_example(&target, mu, &mut bufs.per[..rows]);
+        net.output_energy().per_example(&target, mu, &mut bufs.per[..rows]);
         loss += bufs.per[..rows].iter().sum::<f64>();
         correct += count_correct(mu, &target);
         from += rows;

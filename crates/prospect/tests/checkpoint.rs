@@ -14,7 +14,7 @@ fn spec(sizes: &[usize]) -> MlpSpec {
 fn params(net: &Net<f32>) -> Vec<(String, Vec<f32>)> {
     let mut out = Vec::new();
     for (i, l) in net.layers.iter().enumerate() {
-        l.for_each_param(&mut |n, t| out.push((format!("layers.{i}.{n}"), t.data().to_vec())));
+        l.for_each_param(&mut |n, t| out.push((format!("edges.{i}.{n}"), t.data().to_vec())));
     }
     out
 }
@@ -77,10 +77,10 @@ fn tensors_are_named_and_shaped_like_a_torch_linear() {
     assert_eq!(
         got,
         vec![
-            ("layers.0.bias", &[5][..]),
-            ("layers.0.weight", &[5, 6][..]),
-            ("layers.1.bias", &[3][..]),
-            ("layers.1.weight", &[3, 5][..]),
+            ("edges.0.bias", &[5][..]),
+            ("edges.0.weight", &[5, 6][..]),
+            ("edges.1.bias", &[3][..]),
+            ("edges.1.weight", &[3, 5][..]),
         ]
     );
     let w = &ts[1].values;
@@ -188,20 +188,20 @@ fn a_checkpoint_of_another_network_names_the_tensor() {
     // Wider hidden layer: shape mismatch on the first tensor checked.
     let mut wider: Net = Net::mlp(&spec(&[6, 8, 3]), 0).unwrap();
     let e = checkpoint::load_model(&path, &mut wider).unwrap_err();
-    expect_checkpoint_err(e, &path, "tensor `layers.0.weight` has shape [5, 6]");
+    expect_checkpoint_err(e, &path, "tensor `edges.0.weight` has shape [5, 6]");
     // Deeper: a tensor is missing.
     let mut deeper: Net = Net::mlp(&spec(&[6, 5, 3, 3]), 0).unwrap();
     let e = checkpoint::load_model(&path, &mut deeper).unwrap_err();
-    expect_checkpoint_err(e, &path, "missing tensor `layers.2.weight`");
+    expect_checkpoint_err(e, &path, "missing tensor `edges.2.weight`");
     // Shallower: an extra tensor.
     let mut shallow: Net = Net::mlp(&spec(&[6, 3]), 0).unwrap();
     let e = checkpoint::load_model(&path, &mut shallow).unwrap_err();
-    expect_checkpoint_err(e, &path, "tensor `layers.0.weight` has shape [5, 6]");
+    expect_checkpoint_err(e, &path, "tensor `edges.0.weight` has shape [5, 6]");
     let mut no_bias_spec = spec(&[6, 5, 3]);
     no_bias_spec.bias = false;
     let mut no_bias: Net = Net::mlp(&no_bias_spec, 0).unwrap();
     let e = checkpoint::load_model(&path, &mut no_bias).unwrap_err();
-    expect_checkpoint_err(e, &path, "unexpected tensor `layers.0.bias`");
+    expect_checkpoint_err(e, &path, "unexpected tensor `edges.0.bias`");
 }
 
 #[test]
@@ -238,4 +238,87 @@ fn load_uses_the_optimizer_state_of_the_model_epoch() {
     let (mut net, mut opt) = fresh();
     let e = checkpoint::load(d, &mut net, &mut opt).unwrap_err();
     expect_checkpoint_err(e, &d.join(OPTIMIZER_FILE), "no optimiser state for epoch 1");
+}
+
+/// A file of format 1 (tensors `layers.{i}.weight`, `layers.{i}.bias`) still loads into the
+/// chain it was saved from, value for value.
+#[test]
+fn a_format_1_file_with_layer_keys_still_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(MODEL_FILE);
+    let (net, _) = trained(4, 2);
+    checkpoint::save_model(&path, &net, &Metadata::new()).unwrap();
+    let renamed: Vec<(String, Vec<usize>, safetensors::Dtype, Vec<u8>)> =
+        checkpoint::read_tensors(&path)
+            .unwrap()
+            .into_iter()
+            .map(|t| {
+                let name = t.name.replacen("edges.", "layers.", 1);
+                let bytes = t.values.iter().flat_map(|&v| (v as f32).to_le_bytes()).collect();
+                (name, t.shape, safetensors::Dtype::F32, bytes)
+            })
+            .collect();
+    let mut meta = Metadata::new();
+    meta.insert("format".into(), "prospect".into());
+    meta.insert("format_version".into(), "1".into());
+    std::fs::write(&path, checkpoint::encode(&renamed, &meta).unwrap()).unwrap();
+    let mut fresh: Net = Net::mlp(&spec(&[6, 5, 3]), 99).unwrap();
+    assert_ne!(params(&fresh), params(&net));
+    checkpoint::load_model(&path, &mut fresh).unwrap();
+    assert_eq!(params(&fresh), params(&net));
+}
+
+/// A graph's tensors are named by edge (a learned prior too), the graph is in the metadata,
+/// and the file loads back into the same graph.
+#[test]
+fn graph_checkpoints_name_tensors_by_edge() {
+    let text = r#"
+        [model]
+        input = "x"
+        output = "y"
+        [[model.nodes]]
+        name = "x"
+        size = 4
+        [[model.nodes]]
+        name = "z"
+        size = 3
+        prior = "learned"
+        [[model.nodes]]
+        name = "y"
+        size = 2
+        [[model.edges]]
+        from = "x"
+        to = "y"
+        [[model.edges]]
+        from = "z"
+        to = "y"
+        name = "top"
+    "#;
+    let cfg = prospect::RunConfig::from_toml_str(text).unwrap();
+    let net: Net = Net::mlp(&cfg.model, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(MODEL_FILE);
+    checkpoint::save_model(&path, &net, &Metadata::new()).unwrap();
+    let names: Vec<String> =
+        checkpoint::read_tensors(&path).unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(
+        names,
+        ["edges.prior.z.bias", "edges.top.weight", "edges.x->y.bias", "edges.x->y.weight"]
+    );
+    let meta = checkpoint::read_metadata(&path).unwrap();
+    let graph: serde_json::Value = serde_json::from_str(&meta["graph"]).unwrap();
+    assert_eq!(graph["edges"][0]["from"], serde_json::Value::Null, "the prior has no source");
+    assert_eq!(graph["edges"][2]["name"], "top");
+    assert_eq!(graph["output"], "y");
+    let mut other: Net = Net::mlp(&cfg.model, 2).unwrap();
+    checkpoint::load_model(&path, &mut other).unwrap();
+    assert_eq!(common_params(&other), common_params(&net));
+}
+
+fn common_params(net: &Net) -> Vec<Vec<f32>> {
+    let mut v = Vec::new();
+    for l in &net.layers {
+        l.for_each_param(&mut |_, t| v.push(t.data().to_vec()));
+    }
+    v
 }
