@@ -111,15 +111,20 @@ fn default_train_writes_a_complete_run_and_learns_the_digits() {
 fn a_bad_preset_lists_the_presets() {
     let err = fails(&run(&["train", "--preset", "nope", "-q"]));
     assert!(err.contains("unknown preset `nope`"), "{err}");
-    for p in ["digits-mlp", "mnist-mlp-pcx", "fmnist-mlp-pcx", "mnist-mlp-bp"] {
+    for p in ["digits-mlp", "mnist-mlp-pcx", "fmnist-mlp-pcx", "mnist-mlp-bp", "digits-graph"] {
         assert!(err.contains(p), "{err}");
     }
     let out = run(&["presets"]);
     let list = text(&out.stdout);
-    assert_eq!(list.lines().count(), 4, "{list}");
+    assert_eq!(list.lines().count(), 5, "{list}");
     assert!(list.lines().next().unwrap().contains("(default)"), "{list}");
     let out = run(&["presets", "--show", "mnist-mlp-pcx"]);
     assert!(text(&out.stdout).contains("gamma = 0.0105"), "{}", text(&out.stdout));
+    // A graph preset prints its nodes and edges.
+    let out = run(&["presets", "--show", "digits-graph"]);
+    let shown = text(&out.stdout);
+    assert!(shown.contains("[[model.nodes]]") && shown.contains("[[model.edges]]"), "{shown}");
+    assert!(shown.contains("output = \"label\""), "{shown}");
 }
 
 #[test]
@@ -303,4 +308,30 @@ fn bench_reports_throughput_flops_and_ratios_as_json() {
     assert!(err.contains("matches no benchmark case") && err.contains("wide-mlp"), "{err}");
     let err = fails(&run(&["bench", "--case", "mnist", "--rules", "bp,xx", "--seconds", "0.01"]));
     assert!(err.contains("xx"), "{err}");
+}
+
+/// The graph preset (a cycle image <-> hidden <-> label) trains from the command line and
+/// classifies by inference well above chance (10%) after three epochs (seed fixed).
+#[test]
+fn the_graph_preset_trains_and_classifies_by_inference() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("g");
+    let out = run(&[
+        "train",
+        "--preset",
+        "digits-graph",
+        "--epochs",
+        "3",
+        "--no-plot",
+        "-q",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let metrics = std::fs::read_to_string(out_dir.join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    let acc = last["test_accuracy"].as_f64().unwrap();
+    assert!(acc > 0.4, "test accuracy {acc}");
+    let meta = prospect::checkpoint::read_metadata(&out_dir.join("model.safetensors")).unwrap();
+    assert!(meta["graph"].contains("\"hidden\""), "{}", meta["graph"]);
 }

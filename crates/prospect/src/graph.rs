@@ -238,6 +238,27 @@ pub struct NodeSpec {
     pub prior: Prior,
 }
 
+impl NodeSpec {
+    /// A Gaussian node of unit precision, no prior, with this name, width and activation.
+    pub fn new(name: &str, size: usize, activation: Activation) -> Self {
+        Self {
+            name: name.into(),
+            size,
+            energy: EnergyKind::Gaussian,
+            precision: 1.0,
+            activation,
+            prior: Prior::None,
+        }
+    }
+}
+
+impl EdgeSpec {
+    /// A dense edge `from -> to` with the default name and bias.
+    pub fn new(from: &str, to: &str) -> Self {
+        Self { from: from.into(), to: to.into(), name: None, kind: dense(), bias: None }
+    }
+}
+
 fn identity() -> Activation {
     Activation::Identity
 }

@@ -33,12 +33,16 @@ pub struct MlpSpec {
     /// Activation of the output prediction in the `f_w` convention (default identity).
     pub output_activation: Activation,
     /// A graph's value nodes (`[[model.nodes]]`); empty = the chain given by `sizes`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<NodeSpec>,
     /// A graph's edges (`[[model.edges]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub edges: Vec<EdgeSpec>,
     /// The node clamped to the inputs in training (graphs; default the first node).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
     /// The node clamped to the targets in training (graphs; default the last node).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
 }
 

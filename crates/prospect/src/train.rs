@@ -309,8 +309,29 @@ impl Trainer {
         }
         let features = data.train.features();
         let classes = data.train.num_classes;
+        if !cfg.model.nodes.is_empty() {
+            let net = Net::<f32>::mlp(&cfg.model, cfg.train.seed)?;
+            let (inp, out) = (&net.topo.nodes[net.input()], &net.topo.nodes[net.output()]);
+            for (node, want, what, key) in [
+                (inp, features, "features per example", "model.input"),
+                (out, classes, "classes", "model.output"),
+            ] {
+                if node.size != want {
+                    return Err(Error::config(
+                        key,
+                        format!(
+                            "node `{}` has size {}, but {} has {want} {what}",
+                            node.name, node.size, cfg.data.name
+                        ),
+                    ));
+                }
+            }
+        }
         let sizes = &cfg.model.sizes;
-        let (first, last) = (sizes[0], sizes[sizes.len() - 1]);
+        let (first, last) = match (sizes.first(), sizes.last()) {
+            (Some(&f), Some(&l)) if cfg.model.nodes.is_empty() => (f, l),
+            _ => (features, classes),
+        };
         if first != features || last != classes {
             let mut want = sizes.clone();
             want[0] = features;

@@ -14,18 +14,11 @@ use prospect::{
 };
 
 fn node(name: &str, size: usize, act: Activation) -> NodeSpec {
-    NodeSpec {
-        name: name.into(),
-        size,
-        energy: EnergyKind::Gaussian,
-        precision: 1.0,
-        activation: act,
-        prior: Prior::None,
-    }
+    NodeSpec::new(name, size, act)
 }
 
 fn edge(from: &str, to: &str) -> EdgeSpec {
-    EdgeSpec { from: from.into(), to: to.into(), name: None, kind: "dense".into(), bias: None }
+    EdgeSpec::new(from, to)
 }
 
 /// Input `a`, hidden `b`, `c`, `z` (a learned prior), output `d`: a cycle `b <-> c`, a
