@@ -123,6 +123,32 @@ impl Topology {
         self.nodes.iter().position(|n| n.name == name)
     }
 
+    /// Each node's level: the length of the longest path from it to the output (`None` for
+    /// nodes with no path to it). Only meaningful on a DAG.
+    pub fn levels(&self) -> Vec<Option<usize>> {
+        let mut level = vec![None; self.nodes.len()];
+        level[self.output] = Some(0);
+        for &i in self.order.iter().rev() {
+            for &e in &self.out_edges[i] {
+                if let Some(l) = level[self.edges[e].dst] {
+                    level[i] = Some(level[i].map_or(l + 1, |m: usize| m.max(l + 1)));
+                }
+            }
+        }
+        level
+    }
+
+    /// Whether every edge on a path to the output joins adjacent levels (every path from a
+    /// node to the output has the same length): the condition of Z-IL on a DAG.
+    pub fn is_levelled(&self) -> bool {
+        let level = self.levels();
+        self.is_dag()
+            && self.edges.iter().all(|e| match (e.src.and_then(|s| level[s]), level[e.dst]) {
+                (Some(a), Some(b)) => a == b + 1,
+                _ => true,
+            })
+    }
+
     /// Kahn's algorithm; `None` if there is a cycle.
     fn topological_order(&self) -> Option<Vec<usize>> {
         let n = self.nodes.len();
@@ -350,11 +376,20 @@ pub fn validate_spec(spec: &crate::net::MlpSpec) -> Result<()> {
     for (k, e) in spec.edges.iter().enumerate() {
         known(format!("model.edges[{k}].from"), &e.from)?;
         known(format!("model.edges[{k}].to"), &e.to)?;
-        if e.kind != "dense" {
+        if e.kind != "dense" && e.kind != "identity" {
             return Err(Error::config(
                 format!("model.edges[{k}].kind"),
-                format!("unknown edge kind `{}`; valid: dense", e.kind),
+                format!("unknown edge kind `{}`; valid: dense, identity", e.kind),
             ));
+        }
+        if e.kind == "identity" {
+            let size = |n: &str| spec.nodes.iter().find(|x| x.name == n).map(|x| x.size);
+            if size(&e.from) != size(&e.to) {
+                return Err(Error::config(
+                    format!("model.edges[{k}].kind"),
+                    "an identity edge joins nodes of the same size",
+                ));
+            }
         }
         let name = edge_name(e);
         if edge_names.contains(&name) {
@@ -396,6 +431,64 @@ fn io_names(spec: &crate::net::MlpSpec) -> (String, String) {
     (spec.input.clone().unwrap_or(first), spec.output.clone().unwrap_or(last))
 }
 
+/// The levelled graph (reverse differentiation, AAAI 2022): every edge `u -> v` that skips
+/// levels gets identity nodes `u~l` in between (shared by the edges leaving `u`), so every path
+/// to the output has the same length; the weighted edge keeps its name and reads from the
+/// identity node next to `v`, and the identity nodes carry `u`'s activation, so forward pass
+/// and gradients are unchanged. Already levelled graphs come back as they are.
+///
+/// # Errors
+/// [`Error::Config`] if the graph has a cycle.
+pub fn level(spec: &crate::net::MlpSpec) -> Result<crate::net::MlpSpec> {
+    let topo = build::<f64>(&crate::net::MlpSpec { level: false, ..spec.clone() }, 0)?.topo;
+    if !topo.is_dag() {
+        return Err(Error::config("model.level", "only an acyclic graph can be levelled"));
+    }
+    let lv = topo.levels();
+    let mut out = spec.clone();
+    let (inp, outp) = io_names(spec);
+    (out.input, out.output) = (Some(inp), Some(outp));
+    out.level = false;
+    out.edges.clear();
+    let mut made: Vec<String> = Vec::new();
+    for e in &spec.edges {
+        let (u, v) = (topo.node(&e.from).expect("built"), topo.node(&e.to).expect("built"));
+        let (Some(lu), Some(lv_)) = (lv[u], lv[v]) else {
+            out.edges.push(e.clone());
+            continue;
+        };
+        if lu == lv_ + 1 {
+            out.edges.push(e.clone());
+            continue;
+        }
+        let src = &spec.nodes[u];
+        let mut prev = src.name.clone();
+        for l in (lv_ + 1..lu).rev() {
+            let name = format!("{}~{l}", src.name);
+            if !made.contains(&name) {
+                made.push(name.clone());
+                out.nodes.push(NodeSpec {
+                    name: name.clone(),
+                    energy: EnergyKind::Gaussian,
+                    precision: 1.0,
+                    prior: Prior::None,
+                    ..src.clone()
+                });
+                out.edges.push(EdgeSpec {
+                    from: prev.clone(),
+                    to: name.clone(),
+                    name: Some(format!("{prev}=>{name}")),
+                    kind: "identity".into(),
+                    bias: Some(false),
+                });
+            }
+            prev = name;
+        }
+        out.edges.push(EdgeSpec { from: prev, name: Some(edge_name(e)), ..e.clone() });
+    }
+    Ok(out)
+}
+
 /// Builds the network a graph spec describes, weights from a RNG seeded with `seed`.
 ///
 /// In `w_f` an edge reads its source through the source node's activation (`W f(x_src)`);
@@ -408,9 +501,12 @@ pub fn build<T: crate::tensor::Scalar>(
     spec: &crate::net::MlpSpec,
     seed: u64,
 ) -> Result<crate::net::Net<T>> {
-    use crate::layers::{Dense, Layer, PriorMean};
+    use crate::layers::{Dense, IdentityMap, Layer, PriorMean};
     use rand::SeedableRng;
     validate_spec(spec)?;
+    if spec.level {
+        return build(&level(spec)?, seed);
+    }
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let idx = |name: &str| spec.nodes.iter().position(|n| n.name == name).expect("validated");
     let n = spec.nodes.len();
@@ -447,6 +543,12 @@ pub fn build<T: crate::tensor::Scalar>(
     }
     for e in &spec.edges {
         let (src, dst) = (idx(&e.from), idx(&e.to));
+        if e.kind == "identity" {
+            edges.push(EdgeInfo { name: edge_name(e), src: Some(src), dst });
+            layers.push(Box::new(IdentityMap { d: spec.nodes[src].size }));
+            first_in[dst] = false;
+            continue;
+        }
         let act = match spec.convention {
             Convention::Wf => spec.nodes[src].activation,
             Convention::Fw if nodes[dst].act.is_some() => Activation::Identity,

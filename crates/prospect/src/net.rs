@@ -44,6 +44,10 @@ pub struct MlpSpec {
     /// The node clamped to the targets in training (graphs; default the last node).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// Level the graph (identity nodes so every path to the output has the same length),
+    /// as Z-IL on a DAG needs.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub level: bool,
 }
 
 impl Default for MlpSpec {
@@ -63,6 +67,7 @@ impl Default for MlpSpec {
             edges: vec![],
             input: None,
             output: None,
+            level: false,
         }
     }
 }

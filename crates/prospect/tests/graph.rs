@@ -410,3 +410,58 @@ fn graphs_from_toml_and_their_errors() {
         .to_string();
     assert!(msg.contains("model.nodes[1].size"), "{msg}");
 }
+
+/// Z-IL on the levelled DAG with skips equals backprop on the original DAG (whose gradients
+/// equal finite differences of the loss, above) over three batches, f64, to 1e-9 relative;
+/// it takes as many steps per batch as the input's level. Unlevelled, zil is a config error.
+#[test]
+fn zil_on_a_levelled_dag_equals_backprop() {
+    for conv in [Convention::Wf, Convention::Fw] {
+        let spec = skip_dag(conv);
+        let levelled = MlpSpec { level: true, ..spec.clone() };
+        let mut bp_net: Net<f64> = Net::mlp(&spec, 21).unwrap();
+        let mut zil_net: Net<f64> = Net::mlp(&levelled, 21).unwrap();
+        assert!(!bp_net.topo.is_levelled() && zil_net.topo.is_levelled());
+        // in->h2 skips 1 level, h1->h3 1, in->out 3, h1->out 2: identity nodes in~3, in~2,
+        // in~1 (shared by in->h2 and in->out), h1~2, h1~1.
+        assert_eq!(zil_net.topo.nodes.len(), 5 + 5, "{:?}", zil_net.topo.nodes);
+        assert_eq!(common::flat_params(&bp_net), common::flat_params(&zil_net), "same weights");
+        let input = zil_net.input();
+        assert_eq!(zil_net.topo.levels()[input], Some(4));
+        let cfg = InferenceConfig::default();
+        let mut bp = learn::build::<f64>("bp", &cfg).unwrap();
+        let mut zil = learn::build::<f64>("zil", &cfg).unwrap();
+        let ocfg = OptimConfig::sgd(0.5);
+        let mut bp_opt = WeightOptim::new(ocfg.clone(), &bp_net).unwrap();
+        let mut zil_opt = WeightOptim::new(ocfg, &zil_net).unwrap();
+        let mut bws = Workspace::new(&bp_net, 6);
+        let mut zws = Workspace::new(&zil_net, 6);
+        let mut r = rng(8);
+        for index in 0..3 {
+            let x = randn(6, 4, 1.0, &mut r);
+            let y = randn(6, 3, 1.0, &mut r);
+            let b = Batch { x: &x, y: &y, index };
+            bp.train_batch(&mut bp_net, &mut bp_opt, b, &mut bws).unwrap();
+            let s = zil.train_batch(&mut zil_net, &mut zil_opt, b, &mut zws).unwrap();
+            assert_eq!(s.steps, 4, "one step per level");
+        }
+        let (pb, pz) = (common::flat_params(&bp_net), common::flat_params(&zil_net));
+        let moved = common::norm(&common::sub(
+            &pb,
+            &common::flat_params(&Net::<f64>::mlp(&spec, 21).unwrap()),
+        ));
+        assert!(moved > 1e-2, "training moved the weights ({moved})");
+        let diff = common::norm(&common::sub(&pb, &pz)) / common::norm(&pb);
+        assert!(diff < 1e-9, "{conv:?}: Z-IL vs BP relative difference {diff:e}");
+        // Unlevelled, Z-IL does not apply.
+        let mut plain: Net<f64> = Net::mlp(&spec, 21).unwrap();
+        let mut opt = WeightOptim::new(OptimConfig::sgd(0.5), &plain).unwrap();
+        let x = randn(6, 4, 1.0, &mut r);
+        let y = randn(6, 3, 1.0, &mut r);
+        let err = zil
+            .train_batch(&mut plain, &mut opt, Batch { x: &x, y: &y, index: 0 }, &mut bws)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("model.level"), "{err}");
+    }
+}

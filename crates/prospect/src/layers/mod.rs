@@ -6,11 +6,13 @@
 
 mod activation;
 mod dense;
+mod identity;
 mod init;
 mod prior;
 
 pub use activation::{Activation, ACTIVATION_NAMES};
 pub use dense::{Convention, Dense};
+pub use identity::IdentityMap;
 pub use init::{Init, INIT_NAMES};
 pub use prior::PriorMean;
 

@@ -7,6 +7,7 @@
 
 use super::{check_finite, Batch, BatchStats, ProductCounts, Rule};
 use crate::error::Result;
+use crate::graph::Role;
 use crate::infer::{InferenceConfig, OutputMode};
 use crate::net::{count_correct, Net, Workspace};
 use crate::optim::WeightOptim;
@@ -56,6 +57,25 @@ pub struct Zil {
     pub cfg: ZilConfig,
 }
 
+impl Zil {
+    /// Checks that Z-IL applies to `net`: a levelled DAG (a chain is one) whose output feeds
+    /// nothing.
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] naming what is wrong.
+    pub fn check<T: Scalar>(net: &Net<T>) -> Result<()> {
+        super::Bp::check(net)?;
+        if !net.topo.is_levelled() {
+            return Err(crate::Error::config(
+                "model.level",
+                "zil needs a levelled graph (every path to the output of the same length): \
+                 set model.level = true",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl<T: Scalar> Rule<T> for Zil {
     fn name(&self) -> &'static str {
         "zil"
@@ -68,27 +88,27 @@ impl<T: Scalar> Rule<T> for Zil {
         batch: Batch<'_, T>,
         ws: &mut Workspace<T>,
     ) -> Result<BatchStats> {
-        if !net.topo.is_chain() {
-            return Err(crate::Error::config(
-                "algo",
-                "zil runs on layered chains; on other graphs it needs levelling, not built yet",
-            ));
-        }
+        Self::check(net)?;
         ws.load(net, batch.x, batch.y)?;
-        let l_max = net.depth();
+        let out = net.output();
+        // Steps: the input's level, L in a chain.
+        let levels = net.topo.levels();
+        let l_max = levels[net.input()].unwrap_or(0);
         // plain SGD on the nodes; the rate, `self.cfg.gamma`, is passed to each step
         let node_cfg = InferenceConfig::default();
         net.forward(ws, true);
-        let correct = count_correct(&ws.mu[l_max], &ws.target);
+        let correct = count_correct(&ws.mu[out], &ws.target);
         if self.cfg.init == NodeInit::Zero {
-            for x in &mut ws.x[1..l_max] {
-                x.fill(T::zero());
+            for (x, role) in ws.x.iter_mut().zip(&ws.roles) {
+                if *role == Role::Free {
+                    x.fill(T::zero());
+                }
             }
         }
         let mut stats = BatchStats { examples: ws.batch, correct, ..Default::default() };
         for t in 0..l_max {
             if t > 0 || self.cfg.init == NodeInit::Zero {
-                net.predict_from(ws, 2);
+                net.repredict(ws, false);
             }
             let e = net.energy_grads(ws, OutputMode::Clamp, true);
             check_finite(net, ws, e, batch.index, t)?;
@@ -97,21 +117,23 @@ impl<T: Scalar> Rule<T> for Zil {
             }
             stats.energy = e;
             if self.cfg.schedule == ZilSchedule::Staggered {
-                let l = l_max - t;
-                net.layer_param_grads(ws, l);
-                opt.step_layer(l - 1, net.layers[l - 1].as_mut(), &ws.grads[l - 1], ws.batch);
+                // The edges into the nodes at distance t from the output.
+                for (k, edge) in net.topo.edges.iter().enumerate() {
+                    if levels[edge.dst] == Some(t) {
+                        net.edge_param_grads(ws, k);
+                        opt.step_layer(k, net.layers[k].as_mut(), &ws.grads[k], ws.batch);
+                    }
+                }
             }
             net.step_nodes(ws, &node_cfg, OutputMode::Clamp, self.cfg.gamma);
             stats.steps += 1;
         }
         if self.cfg.schedule == ZilSchedule::AllAtEnd {
-            net.predict_from(ws, 2);
+            net.repredict(ws, false);
             let e = net.energy_grads(ws, OutputMode::Clamp, false);
             check_finite(net, ws, e, batch.index, l_max)?;
             stats.energy = e;
-            for l in 1..=l_max {
-                net.layer_param_grads(ws, l);
-            }
+            net.param_grads(ws);
             opt.step(net, &ws.grads, ws.batch);
         }
         opt.end_batch();
