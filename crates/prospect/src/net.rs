@@ -234,14 +234,19 @@ impl<T: Scalar> Net<T> {
         Self::new(layers, energies)
     }
 
-    /// Copies every parameter of `src` (the same architecture, any element type) into `self`.
+    /// Copies every parameter of `src` (the same parameters in the same order, any element
+    /// type; identity edges, which have none, may differ, as between a graph and its
+    /// levelled form) into `self`.
     pub fn copy_params_from<U: Scalar>(&mut self, src: &Net<U>) {
-        for (dst, s) in self.layers.iter_mut().zip(&src.layers) {
-            let mut ps = Vec::new();
+        let mut ps = Vec::new();
+        for s in &src.layers {
             s.for_each_param(&mut |_, p| ps.push(p.cast::<T>()));
-            let mut ps = ps.into_iter();
+        }
+        let mut ps = ps.into_iter();
+        for dst in &mut self.layers {
             dst.for_each_param_mut(&mut |_, p| *p = ps.next().expect("the same parameters"));
         }
+        assert!(ps.next().is_none(), "the same parameters");
     }
 
     /// Number of layers (edges) `L`.

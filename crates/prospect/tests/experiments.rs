@@ -2,7 +2,8 @@
 //! (The Fashion-MNIST experiments are too slow for the test suite; see docs/repro.md.)
 
 use prospect::experiments::{
-    self, interference, linear_equilibrium, target_alignment, zil_equivalence, Verdict,
+    self, interference, linear_equilibrium, reverse_diff, target_alignment, zil_equivalence,
+    Verdict,
 };
 use prospect::{Convention, EnergyKind};
 
@@ -71,5 +72,25 @@ fn registry_runs_the_quick_experiments_and_rejects_unknown_names() {
     assert!(r.table.to_csv().starts_with("method,update,output_a,output_b\n"));
     let e = experiments::run("nope", false, None).unwrap_err().to_string();
     assert!(e.contains("interference") && e.contains("linear-equilibrium"), "{e}");
-    assert_eq!(experiments::EXPERIMENTS.len(), 9);
+    assert_eq!(experiments::EXPERIMENTS.len(), 10);
+}
+
+/// Z-IL on the levelled skip MLP and unrolled RNN equals BP on the original graphs (f64 to
+/// 1e-10, f32 to 1e-5 relative), with one step per level and the identity nodes expected.
+#[test]
+fn reverse_diff_zil_on_levelled_dags_equals_bp() {
+    for (g, steps, ids) in [("skip-mlp", 4, 5), ("rnn-unrolled-4", 5, 3)] {
+        for conv in [Convention::Wf, Convention::Fw] {
+            for out in [EnergyKind::Gaussian, EnergyKind::CrossEntropy] {
+                let spec = reverse_diff::graph(g, conv, out);
+                let gap = reverse_diff::compare::<f64>(&spec, 3).unwrap();
+                assert!(gap.max_abs < 1e-10, "{g} {conv:?} {out:?}: f64 gap {:e}", gap.max_abs);
+                assert_eq!((gap.steps, gap.identity_nodes), (steps, ids), "{g}");
+                let gap = reverse_diff::compare::<f32>(&spec, 3).unwrap();
+                assert!(gap.rel < 1e-5, "{g} {conv:?} {out:?}: f32 relative gap {:e}", gap.rel);
+            }
+        }
+    }
+    let r = experiments::run("reverse-diff", false, Some(1)).unwrap();
+    assert!(r.claims.iter().all(|c| c.verdict == Verdict::Yes), "{}", r.claims_text());
 }

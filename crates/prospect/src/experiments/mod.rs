@@ -19,6 +19,7 @@ pub mod depth;
 pub mod interference;
 pub mod linear_equilibrium;
 pub mod online;
+pub mod reverse_diff;
 pub mod target_alignment;
 mod util;
 pub mod zil_equivalence;
@@ -45,6 +46,7 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
         "per-layer max |dW_zil - dW_bp| on random MLPs, and with each condition broken",
     ),
     ("linear-equilibrium", "inferred vs closed-form equilibrium of linear chains"),
+    ("reverse-diff", "Z-IL on levelled DAGs (skip MLP, unrolled RNN) equals backprop exactly"),
 ];
 
 /// How an experiment is run.
@@ -329,6 +331,7 @@ pub fn run_with(name: &str, settings: &Settings) -> Result<Report> {
         "data-efficiency" => data_efficiency::run(settings),
         "zil-equivalence" => zil_equivalence::run(settings),
         "linear-equilibrium" => linear_equilibrium::run(settings),
+        "reverse-diff" => reverse_diff::run(settings),
         _ => {
             let valid: Vec<_> = EXPERIMENTS.iter().map(|e| e.0).collect();
             Err(Error::config(
