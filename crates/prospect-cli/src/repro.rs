@@ -85,19 +85,51 @@ fn one(name: &str, settings: &Settings, out: &Path) -> Result<()> {
     write(&csv, &report.table.to_csv())?;
     write(&md, &markdown(&report, mode, secs))?;
     figure(&png, &report)?;
+    let mut written = vec![csv.display().to_string(), png.display().to_string()];
+    for g in &report.grids {
+        let path = out.join(format!("{name}-{}.png", g.name));
+        grid(&path, g)?;
+        written.push(path.display().to_string());
+    }
+    written.push(md.display().to_string());
     println!("{}\n", report.title);
     println!("setup: {}\n", report.setup);
     println!("{}\n", report.claims_text());
     for n in &report.notes {
         println!("note: {n}");
     }
-    println!(
-        "wall time {secs:.1} s; wrote {}, {}, {}\n",
-        csv.display(),
-        png.display(),
-        md.display()
-    );
+    println!("wall time {secs:.1} s; wrote {}\n", written.join(", "));
     Ok(())
+}
+
+/// Writes an image grid as a PNG: each image scaled 2x, a 2-pixel grey frame between them.
+fn grid(path: &Path, g: &experiments::Grid) -> Result<()> {
+    const SCALE: usize = 2;
+    const GAP: usize = 2;
+    let (cw, ch) = (g.width * SCALE + GAP, g.height * SCALE + GAP);
+    let (w, h) = (g.cols * cw + GAP, g.rows * ch + GAP);
+    let tmp = path.with_extension("tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (w as u32, h as u32)).into_drawing_area();
+        root.fill(&RGBColor(128, 128, 128)).map_err(|e| anyhow!("{e}"))?;
+        for (k, img) in g.cells.iter().enumerate() {
+            let (r, c) = (k / g.cols.max(1), k % g.cols.max(1));
+            for (i, v) in img.iter().enumerate() {
+                let grey = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                let colour = RGBColor(grey, grey, grey);
+                let (x0, y0) =
+                    (GAP + c * cw + (i % g.width) * SCALE, GAP + r * ch + (i / g.width) * SCALE);
+                for dy in 0..SCALE {
+                    for dx in 0..SCALE {
+                        root.draw_pixel(((x0 + dx) as i32, (y0 + dy) as i32), &colour)
+                            .map_err(|e| anyhow!("{e}"))?;
+                    }
+                }
+            }
+        }
+        root.present().map_err(|e| anyhow!("{e}"))?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Writes `text` to `path` through a temporary file.

@@ -377,7 +377,7 @@ impl<T: Scalar> Net<T> {
     ///
     /// # Errors
     /// [`Error::Shape`] if a tensor does not fit its node or the batch; [`Error::Config`]
-    /// (`query`) if no node is clamped or masked, or a node is given twice;
+    /// (`query`) if no node is given, or a node is given twice;
     /// [`Error::NonFinite`] on divergence.
     pub fn query(
         &self,
@@ -427,10 +427,10 @@ impl<T: Scalar> Net<T> {
                 }
             };
         }
-        if !ws.roles.iter().any(|r| matches!(r, Role::Clamped | Role::Masked)) {
+        if given.is_empty() {
             return Err(Error::config(
                 "query",
-                "nothing clamped: clamp or mask at least one node (an initialised node is free)",
+                "nothing given: clamp, mask or initialise at least one node",
             ));
         }
         let cfg = InferenceConfig { output: OutputMode::Clamp, ..cfg.clone() };

@@ -303,8 +303,13 @@ fn queries_clamp_mask_and_initialise_any_subset() {
     let init = [(a, Given::Data(&xa)), (d, Given::Init(&xd))];
     net.query(&mut ws, &init, &cfg).unwrap();
     assert_ne!(ws.x[d].data(), xd.data());
-    let err = net.query(&mut ws, &[(d, Given::Init(&xd))], &cfg).unwrap_err().to_string();
-    assert!(err.contains("nothing clamped"), "{err}");
+    let err = net.query(&mut ws, &[], &cfg).unwrap_err().to_string();
+    assert!(err.contains("nothing given"), "{err}");
+    let err = net
+        .query(&mut ws, &[(a, Given::Data(&xa)), (a, Given::Init(&xa))], &cfg)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("given twice"), "{err}");
     let err = net.query(&mut ws, &[(a, Given::Data(&xd))], &cfg).unwrap_err().to_string();
     assert!(err.contains("node `a`"), "{err}");
 }

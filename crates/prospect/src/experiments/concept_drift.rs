@@ -148,6 +148,7 @@ pub fn run(s: &Settings) -> Result<Report> {
         ),
     ];
     Ok(Report {
+        grids: Vec::new(),
         name: "concept-drift".into(),
         title: "Concept drift: labels of classes 5-9 permuted every 64 iterations".into(),
         setup: format!(

@@ -168,6 +168,7 @@ pub fn run(s: &Settings) -> Result<Report> {
         ),
     ];
     Ok(Report {
+        grids: Vec::new(),
         name: "continual".into(),
         title: "Continual learning: two alternating 5-class tasks on a shared output".into(),
         setup: format!(

@@ -60,6 +60,7 @@ pub fn run(s: &Settings) -> Result<Report> {
         "BP catches up (gap smaller)",
     );
     Ok(Report {
+        grids: Vec::new(),
         name: "data-efficiency".into(),
         title: "Data efficiency: test error vs training-set size".into(),
         setup: format!(

@@ -96,6 +96,7 @@ pub fn run(s: &Settings) -> Result<Report> {
         ),
     ];
     Ok(Report {
+        grids: Vec::new(),
         name: "depth".into(),
         title: "Deep narrow networks: test error vs depth".into(),
         setup: format!(

@@ -117,6 +117,7 @@ pub fn run(s: &Settings) -> Result<Report> {
         ),
     ];
     Ok(Report {
+        grids: Vec::new(),
         name: "interference".into(),
         title: "Interference: learning output B drags the already-correct output A".into(),
         setup: format!(

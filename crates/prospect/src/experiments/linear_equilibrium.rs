@@ -207,6 +207,7 @@ pub fn run(s: &Settings) -> Result<Report> {
         Some(worst < 1e-8),
     )];
     Ok(Report {
+        grids: Vec::new(),
         name: "linear-equilibrium".into(),
         title: "Inference converges to the closed-form equilibrium of linear chains".into(),
         setup: format!(

@@ -86,6 +86,7 @@ pub fn run(s: &Settings) -> Result<Report> {
         "gap smaller than at batch size 1",
     );
     Ok(Report {
+        grids: Vec::new(),
         name: "online".into(),
         title: "Online learning: batch size 1 vs larger batches".into(),
         setup: format!(

@@ -231,6 +231,7 @@ pub fn run(s: &Settings) -> Result<Report> {
         })
         .collect();
     Ok(Report {
+        grids: Vec::new(),
         name: "reverse-diff".into(),
         title: "Z-IL on levelled DAGs reproduces backprop exactly".into(),
         setup: format!(

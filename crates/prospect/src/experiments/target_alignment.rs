@@ -105,6 +105,7 @@ pub fn run(s: &Settings) -> Result<Report> {
         ),
     ];
     Ok(Report {
+        grids: Vec::new(),
         name: "target-alignment".into(),
         title: "Target alignment of one update vs depth (linear nets)".into(),
         setup: format!(

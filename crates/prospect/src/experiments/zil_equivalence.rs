@@ -213,6 +213,7 @@ pub fn run(s: &Settings) -> Result<Report> {
         });
     }
     Ok(Report {
+        grids: Vec::new(),
         name: "zil-equivalence".into(),
         title: "Z-IL reproduces backprop's weight update exactly".into(),
         setup: format!(
