@@ -9,6 +9,7 @@ mod eval;
 mod inspect;
 mod plot;
 mod presets;
+mod query;
 mod report;
 mod repro;
 mod train;
@@ -50,6 +51,8 @@ enum Command {
     Bench(bench::Args),
     /// Reproduce a figure of the papers (`prospect repro --list`).
     Repro(repro::ReproArgs),
+    /// Clamp, mask or initialise any nodes of a trained network and read others.
+    Query(query::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => inspect::run(a),
         Command::Bench(a) => bench::run(a, quiet),
         Command::Repro(a) => repro::run(&a),
+        Command::Query(a) => query::run(a, quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -103,7 +103,7 @@ fn one(name: &str, settings: &Settings, out: &Path) -> Result<()> {
 }
 
 /// Writes an image grid as a PNG: each image scaled 2x, a 2-pixel grey frame between them.
-fn grid(path: &Path, g: &experiments::Grid) -> Result<()> {
+pub(crate) fn grid(path: &Path, g: &experiments::Grid) -> Result<()> {
     const SCALE: usize = 2;
     const GAP: usize = 2;
     let (cw, ch) = (g.width * SCALE + GAP, g.height * SCALE + GAP);

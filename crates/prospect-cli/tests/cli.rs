@@ -335,3 +335,50 @@ fn the_graph_preset_trains_and_classifies_by_inference() {
     let meta = prospect::checkpoint::read_metadata(&out_dir.join("model.safetensors")).unwrap();
     assert!(meta["graph"].contains("\"hidden\""), "{}", meta["graph"]);
 }
+
+/// `prospect query` on a trained graph: image -> label writes one arg-max per example;
+/// label -> image writes a PNG grid; a masked image keeps its known features and infers the
+/// others; unknown nodes and unusable sources are errors naming them.
+#[test]
+fn query_clamps_masks_and_reads_any_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("g");
+    let r = run_dir.to_str().unwrap();
+    let out =
+        run(&["train", "--preset", "digits-graph", "--epochs", "2", "--no-plot", "-q", "--out", r]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let read = |dir: &str, node: &str| -> serde_json::Value {
+        let p = tmp.path().join(dir).join(format!("query-{node}.json"));
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let q = |args: &[&str], dir: &str| {
+        let o = tmp.path().join(dir);
+        let mut v = vec!["query", "--run", r, "--out", o.to_str().unwrap()];
+        v.extend_from_slice(args);
+        run(&v)
+    };
+    let o = q(&["--clamp", "image=test:0..12", "--read", "label"], "a");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let a = read("a", "label");
+    assert_eq!(a["shape"], serde_json::json!([12, 10]));
+    assert_eq!(a["argmax"].as_array().unwrap().len(), 12);
+    let o = q(&["--clamp", "label=class:3x4", "--read", "image"], "b");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(tmp.path().join("b/query-image.png").is_file());
+    let o = q(&["--clamp", "image=test:0..5", "--read", "image"], "full");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = q(&["--clamp", "image=test:0..5", "--known", "image=0..32", "--read", "image"], "half");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (full, half) = (read("full", "image"), read("half", "image"));
+    for row in 0..5 {
+        let (f, h) = (&full["values"][row], &half["values"][row]);
+        for c in 0..32 {
+            assert_eq!(f[c], h[c], "known feature {c} of example {row} kept");
+        }
+        assert!((32..64).any(|c| f[c] != h[c]), "unknown features of example {row} inferred");
+    }
+    let err = fails(&q(&["--clamp", "nope=test:0..2", "--read", "image"], "c"));
+    assert!(err.contains("unknown node `nope`") && err.contains("hidden"), "{err}");
+    let err = fails(&q(&["--clamp", "hidden=test:0..2", "--read", "image"], "c"));
+    assert!(err.contains("node `hidden` is neither"), "{err}");
+}
