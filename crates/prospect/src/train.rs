@@ -356,6 +356,7 @@ impl Trainer {
         let net = Net::<f32>::mlp(&cfg.model, cfg.train.seed)?;
         let mut opt = WeightOptim::new(cfg.optimizer.clone(), &net)?;
         let rule = learn::build::<f32>(&cfg.algo, &cfg.inference)?;
+        learn::check_applies(&cfg.algo, &net)?;
         let train = Examples::new(&data.train);
         let test = Examples::new(&data.test);
         let val = data.val.as_ref().map(Examples::new);

@@ -345,7 +345,10 @@ fn rules_on_a_cyclic_graph() {
             assert!((0..3).all(|i| p.at(i, i) == 0.0), "the self-edge keeps a zero diagonal");
         }
     });
+    assert!(learn::check_applies("pc", &net).is_ok() && learn::check_applies("ipc", &net).is_ok());
     for algo in ["bp", "zil"] {
+        let err = learn::check_applies(algo, &net).unwrap_err().to_string();
+        assert!(err.contains("acyclic"), "{algo}: {err}");
         let mut rule = learn::build::<f64>(algo, &cfg).unwrap();
         let mut opt = WeightOptim::new(OptimConfig::default(), &net).unwrap();
         let mut ws = Workspace::new(&net, 16);

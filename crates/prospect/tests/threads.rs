@@ -133,3 +133,64 @@ fn pc_with_batch_wide_halving_or_early_stop_is_not_sharded() {
         assert_eq!(max_rel_gap(&ws.grads, &whole.grads), 0.0, "{inference:?}");
     }
 }
+
+/// The same on graphs: PC on a graph with a cycle, a self-edge and a skip, BP on a DAG with
+/// skips; the two shards' summed gradients equal the whole batch's (f64).
+#[test]
+fn sharded_graphs_equal_the_whole_batch() {
+    use prospect::graph::{EdgeSpec, NodeSpec};
+    prospect::tensor::set_threads(2);
+    let t = Activation::Tanh;
+    let nodes = vec![
+        NodeSpec::new("a", 6, t),
+        NodeSpec::new("b", 8, t),
+        NodeSpec::new("c", 5, Activation::Sigmoid),
+        NodeSpec::new("d", 4, Activation::Identity),
+    ];
+    let e = EdgeSpec::new;
+    for (algo, edges) in [
+        (
+            "pc",
+            vec![
+                e("a", "b"),
+                e("b", "c"),
+                e("c", "b"),
+                e("c", "c"),
+                e("b", "d"),
+                e("c", "d"),
+                e("a", "d"),
+            ],
+        ),
+        ("bp", vec![e("a", "b"), e("b", "c"), e("b", "d"), e("c", "d"), e("a", "d"), e("a", "c")]),
+    ] {
+        for conv in [Convention::Wf, Convention::Fw] {
+            let spec = MlpSpec {
+                convention: conv,
+                nodes: nodes.clone(),
+                edges: edges.clone(),
+                ..Default::default()
+            };
+            let net: Net<f64> = Net::mlp(&spec, 3).unwrap();
+            let batch = 37;
+            let mut r = rng(5);
+            let x = randn::<f64>(batch, 6, 1.0, &mut r);
+            let y = randn::<f64>(batch, 4, 1.0, &mut r);
+            let inference = InferenceConfig { steps: 10, gamma: 0.1, ..Default::default() };
+            let mut whole = Workspace::new(&net, batch);
+            whole.load(&net, &x, &y).unwrap();
+            if algo == "pc" {
+                Pc { inference: inference.clone() }.gradients(&net, &mut whole, 0).unwrap();
+            } else {
+                Bp::gradients(&net, &mut whole);
+            }
+            let mut n = net.clone();
+            let mut rule = learn::build::<f64>(algo, &inference).unwrap();
+            let mut opt = WeightOptim::new(OptimConfig::sgd(0.01), &n).unwrap();
+            let mut ws = Workspace::new(&n, batch);
+            rule.train_batch(&mut n, &mut opt, Batch { x: &x, y: &y, index: 0 }, &mut ws).unwrap();
+            assert_eq!(ws.shards.len(), 2, "{algo}: the batch must be split");
+            let gap = max_rel_gap(&ws.grads, &whole.grads);
+            assert!(gap < 1e-12, "{algo} {conv:?}: sharded vs whole gradients {gap:e}");
+        }
+    }
+}

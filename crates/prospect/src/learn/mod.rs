@@ -121,6 +121,19 @@ pub fn build<T: Scalar>(name: &str, inference: &InferenceConfig) -> Result<Box<d
     })
 }
 
+/// Checks that rule `name` applies to `net`'s graph (bp: a DAG; zil: a levelled DAG; pc and
+/// ipc: any graph), so a run fails at its start, not at its first batch.
+///
+/// # Errors
+/// [`Error::Config`] naming what is wrong.
+pub fn check_applies<T: Scalar>(name: &str, net: &Net<T>) -> Result<()> {
+    match name {
+        "bp" => Bp::check(net),
+        "zil" => Zil::check(net),
+        _ => Ok(()),
+    }
+}
+
 /// Smallest shard worth a thread of its own.
 const MIN_SHARD_ROWS: usize = 16;
 
