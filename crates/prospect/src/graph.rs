@@ -52,6 +52,8 @@ pub struct Topology {
     pub out_edges: Vec<Vec<usize>>,
     /// Every node in topological order when the graph (priors aside) is acyclic, else empty.
     pub order: Vec<usize>,
+    /// Each node's level (see [`Topology::levels`]), computed once.
+    pub level: Vec<Option<usize>>,
 }
 
 impl Topology {
@@ -80,8 +82,18 @@ impl Topology {
                 out_edges[s].push(e);
             }
         }
-        let mut t = Self { nodes, edges, input, output, in_edges, out_edges, order: Vec::new() };
+        let mut t = Self {
+            nodes,
+            edges,
+            input,
+            output,
+            in_edges,
+            out_edges,
+            order: Vec::new(),
+            level: Vec::new(),
+        };
         t.order = t.topological_order().unwrap_or_default();
+        t.level = t.levels();
         Ok(t)
     }
 
@@ -141,7 +153,7 @@ impl Topology {
     /// Whether every edge on a path to the output joins adjacent levels (every path from a
     /// node to the output has the same length): the condition of Z-IL on a DAG.
     pub fn is_levelled(&self) -> bool {
-        let level = self.levels();
+        let level = &self.level;
         self.is_dag()
             && self.edges.iter().all(|e| match (e.src.and_then(|s| level[s]), level[e.dst]) {
                 (Some(a), Some(b)) => a == b + 1,

@@ -92,7 +92,7 @@ impl<T: Scalar> Rule<T> for Zil {
         ws.load(net, batch.x, batch.y)?;
         let out = net.output();
         // Steps: the input's level, L in a chain.
-        let levels = net.topo.levels();
+        let levels = &net.topo.level;
         let l_max = levels[net.input()].unwrap_or(0);
         // plain SGD on the nodes; the rate, `self.cfg.gamma`, is passed to each step
         let node_cfg = InferenceConfig::default();
