@@ -88,6 +88,67 @@ fn check(threads: usize, batch: usize) {
     }
 }
 
+/// The same for a graph with a cycle, a self-edge, a learned prior and a node with three
+/// in-edges (its own activation in `f_w`), under pc and ipc, free nodes started at random.
+fn check_graph(threads: usize, batch: usize) {
+    use prospect::graph::{EdgeSpec, FreeInit, NodeSpec, Prior};
+    prospect::tensor::set_threads(threads);
+    let t = Activation::Tanh;
+    let mut z = NodeSpec::new("z", 5, t);
+    z.prior = Prior::Learned;
+    let e = EdgeSpec::new;
+    for conv in [Convention::Wf, Convention::Fw] {
+        let spec = MlpSpec {
+            convention: conv,
+            nodes: vec![
+                NodeSpec::new("a", 20, t),
+                NodeSpec::new("b", 16, t),
+                z.clone(),
+                NodeSpec::new("d", 6, Activation::Identity),
+            ],
+            edges: vec![
+                e("a", "b"),
+                e("b", "z"),
+                e("z", "b"),
+                e("b", "b"),
+                e("b", "d"),
+                e("z", "d"),
+                e("a", "d"),
+            ],
+            ..Default::default()
+        };
+        let mut net: Net<f32> = Net::mlp(&spec, 0).unwrap();
+        let x = Tensor::from_fn(batch, 20, |r, c| ((r * 7 + c) % 5) as f32 * 0.2);
+        let y = Tensor::from_fn(batch, 6, |r, c| (r % 6 == c) as u8 as f32);
+        let cfg = InferenceConfig {
+            steps: 8,
+            free_init: FreeInit::Normal { std: 0.1 },
+            ..Default::default()
+        };
+        let mut ws = Workspace::new(&net, batch);
+        for algo in ["pc", "ipc"] {
+            let mut rule = learn::build::<f32>(algo, &cfg).unwrap();
+            let ocfg = OptimConfig { kind: OptimKind::Adamw, ..OptimConfig::default() };
+            let mut opt = WeightOptim::new(ocfg, &net).unwrap();
+            let b = Batch { x: &x, y: &y, index: 0 };
+            for _ in 0..3 {
+                rule.train_batch(&mut net, &mut opt, b, &mut ws).unwrap();
+            }
+            rayon::broadcast(|_| {
+                let (n2, mut w2) = (net.clone(), ws.clone());
+                prospect::tensor::sequential(|| n2.infer(&mut w2, &cfg, 0).unwrap());
+            });
+            let n = allocations(|| {
+                rule.train_batch(&mut net, &mut opt, b, &mut ws).unwrap();
+            });
+            assert_eq!(
+                n, 0,
+                "graph {threads} threads {conv:?} {algo}: a batch allocated {n} times"
+            );
+        }
+    }
+}
+
 /// One test, so nothing else runs while the allocator counts: one thread first, then two
 /// threads with a batch large enough to be split into row shards.
 ///
@@ -103,5 +164,7 @@ fn steady_state_training_allocates_nothing() {
     rayon::scope(|_| {
         check(1, 16);
         check(2, 64);
+        check_graph(1, 16);
+        check_graph(2, 64);
     });
 }
