@@ -20,6 +20,7 @@ if ! cargo mutants --version >/dev/null 2>&1; then
 fi
 
 CORE=(
+    crates/prospect/src/graph.rs
     crates/prospect/src/optim.rs
     'crates/prospect/src/energy/*.rs'
     crates/prospect/src/infer.rs
@@ -28,11 +29,11 @@ CORE=(
     'crates/prospect/src/layers/*.rs'
     crates/prospect/src/tensor/cpu.rs
 )
-# The oracle test binaries (tests/oracles/, threads.rs, alloc.rs): each runs in about a second
+# The oracle test binaries (tests/oracles/, graph.rs, threads.rs, alloc.rs): each runs in about a second
 # at opt-level 1. Given as cargo arguments so that the build step compiles only these, not the
 # package's dozen test binaries (each one re-instantiates the engine's generic code, which is
 # most of a mutant's build time).
-TESTS=(oracles threads alloc)
+TESTS=(oracles graph threads alloc)
 
 args=(--profile mutants --package prospect --timeout-multiplier 3
       --minimum-test-timeout 60)
