@@ -437,16 +437,25 @@ impl<T: Scalar> Net<T> {
         self.relax(ws, &cfg, 0, None, |_, _| {})
     }
 
+    /// Whether a forward pass from the input is the equilibrium of the query "input clamped,
+    /// every other node free": the graph is acyclic and nothing predicts the input.
+    pub fn forward_answers(&self) -> bool {
+        let inp = self.input();
+        self.topo.is_dag()
+            && self.topo.in_edges[inp].iter().all(|&e| self.topo.edges[e].src.is_none())
+    }
+
     /// The network's answer for the inputs in the input node, left in the output node's
-    /// `ws.x`: a forward pass on an acyclic graph; on a graph with cycles, inference with the
-    /// input clamped and every other node free.
+    /// `ws.x`: a forward pass when that is the equilibrium ([`Net::forward_answers`]; a chain,
+    /// any feed-forward DAG); otherwise (cycles, a generative net that predicts its input)
+    /// inference with the input clamped and every other node free.
     ///
     /// # Errors
     /// [`Error::NonFinite`] if inference diverges.
     pub fn predict_output(&self, ws: &mut Workspace<T>, cfg: &InferenceConfig) -> Result<()> {
         ws.roles.iter_mut().for_each(|r| *r = Role::Free);
         ws.roles[self.input()] = Role::Clamped;
-        if self.topo.is_dag() {
+        if self.forward_answers() {
             self.forward_init(ws, None, &cfg.free_init, cfg.seed);
         } else {
             let cfg = InferenceConfig { output: OutputMode::Clamp, ..cfg.clone() };

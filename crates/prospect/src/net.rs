@@ -328,9 +328,17 @@ impl<T: Scalar> Net<T> {
     /// The feed-forward prediction `mu_L` for inputs `x: [batch, d_0]`.
     ///
     /// # Errors
-    /// [`Error::Shape`] if `x` has the wrong width.
+    /// [`Error::Shape`] if `x` has the wrong width; [`Error::Config`] if the forward pass is
+    /// not the network's answer ([`Net::forward_answers`]: use [`Net::predict_output`] or
+    /// [`Net::query`]).
     pub fn predict(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
         self.check_batch(x, None)?;
+        if !self.forward_answers() {
+            return Err(Error::config(
+                "model",
+                "this graph answers by inference, not by a forward pass: use predict_output or query",
+            ));
+        }
         let mut ws = Workspace::new(self, x.rows());
         ws.x[self.input()].copy_from(x);
         self.forward(&mut ws, false);

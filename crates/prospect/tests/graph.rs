@@ -473,3 +473,40 @@ fn zil_on_a_levelled_dag_equals_backprop() {
         assert!(err.contains("model.level"), "{err}");
     }
 }
+
+/// A forward pass answers only where it is the equilibrium of "input clamped, the rest
+/// free": on a chain and a feed-forward DAG, not on a graph with a cycle or a generative net
+/// whose input is predicted; there `predict` is an error and `predict_output` infers.
+#[test]
+fn forward_answers_only_feed_forward_graphs() {
+    let chain: Net<f64> =
+        Net::mlp(&MlpSpec::new(&[4, 5, 3], Activation::Tanh, Convention::Wf), 0).unwrap();
+    let dag: Net<f64> = Net::mlp(&skip_dag(Convention::Fw), 0).unwrap();
+    let cyclic: Net<f64> = Net::mlp(&cyclic_spec(Convention::Wf), 0).unwrap();
+    let generative = MlpSpec {
+        nodes: vec![node("image", 4, Activation::Identity), node("h", 3, Activation::Tanh), {
+            let mut l = node("label", 2, Activation::Identity);
+            l.prior = Prior::Zero;
+            l
+        }],
+        edges: vec![edge("label", "h"), edge("h", "image")],
+        input: Some("image".into()),
+        output: Some("label".into()),
+        ..Default::default()
+    };
+    let generative: Net<f64> = Net::mlp(&generative, 0).unwrap();
+    assert!(chain.forward_answers() && dag.forward_answers());
+    assert!(!cyclic.forward_answers() && !generative.forward_answers());
+    let mut r = rng(1);
+    let x = randn(3, 5, 1.0, &mut r);
+    let err = cyclic.predict(&x).unwrap_err().to_string();
+    assert!(err.contains("inference"), "{err}");
+    // The generative net's answer moves the free label away from its zero start.
+    let x = randn(3, 4, 1.0, &mut r);
+    let mut ws = Workspace::new(&generative, 3);
+    ws.x[generative.input()].copy_from(&x);
+    let cfg = InferenceConfig { steps: 30, ..Default::default() };
+    generative.predict_output(&mut ws, &cfg).unwrap();
+    assert!(ws.x[generative.output()].sq_norm() > 0.0, "the label was inferred");
+    assert_eq!(ws.x[generative.input()].data(), x.data(), "the input stays clamped");
+}
