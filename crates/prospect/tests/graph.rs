@@ -510,3 +510,54 @@ fn forward_answers_only_feed_forward_graphs() {
     assert!(ws.x[generative.output()].sq_norm() > 0.0, "the label was inferred");
     assert_eq!(ws.x[generative.input()].data(), x.data(), "the input stays clamped");
 }
+
+/// The topology's predicates and orders on small graphs, by hand.
+#[test]
+fn topology_predicates_and_orders_by_hand() {
+    use prospect::graph::Topology;
+    let chain = Topology::chain(&[4, 3, 2, 1]);
+    let names: Vec<&str> = chain.edges.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["0", "1", "2"], "chain edges are named by index");
+    assert!(chain.is_chain() && chain.is_dag() && chain.is_levelled());
+    assert_eq!(chain.order, [0, 1, 2, 3]);
+    assert_eq!(chain.level, [Some(3), Some(2), Some(1), Some(0)]);
+    // A fork a -> b, a -> c: two edges like a chain of three nodes, but not one.
+    let spec = |edges: Vec<EdgeSpec>, output: &str| MlpSpec {
+        nodes: vec![
+            node("a", 3, Activation::Tanh),
+            node("b", 3, Activation::Tanh),
+            node("c", 2, Activation::Identity),
+        ],
+        edges,
+        input: Some("a".into()),
+        output: Some(output.into()),
+        ..Default::default()
+    };
+    let topo = |s: &MlpSpec| Net::<f64>::mlp(s, 0).unwrap().topo;
+    let fork = topo(&spec(vec![edge("a", "b"), edge("a", "c")], "c"));
+    assert!(!fork.is_chain() && fork.is_dag(), "a fork is not a chain");
+    assert_eq!(fork.level, [Some(1), None, Some(0)], "b does not reach the output");
+    let chain_b = topo(&spec(vec![edge("a", "b"), edge("b", "c")], "b"));
+    assert!(!chain_b.is_chain(), "the output must be the last node");
+    let skip = topo(&spec(vec![edge("a", "b"), edge("b", "c"), edge("a", "c")], "c"));
+    assert!(!skip.is_chain() && skip.is_dag() && !skip.is_levelled());
+    assert_eq!(skip.level, [Some(2), Some(1), Some(0)]);
+    let cyc = topo(&spec(vec![edge("a", "b"), edge("b", "c"), edge("c", "b")], "c"));
+    assert!(!cyc.is_dag() && !cyc.is_levelled() && cyc.order.is_empty());
+    // Forward order: from a alone, b then c; with c known too, c still gets its prediction
+    // once b is computed; a self-edge keeps its node out of the order.
+    let (mut order, mut state) = (Vec::new(), Vec::new());
+    skip.forward_order(&[true, false, false], &mut order, &mut state);
+    assert_eq!(order, [1, 2]);
+    skip.forward_order(&[true, false, true], &mut order, &mut state);
+    assert_eq!(order, [1, 2]);
+    let selfe = topo(&spec(vec![edge("a", "b"), edge("b", "b"), edge("b", "c")], "c"));
+    selfe.forward_order(&[true, false, false], &mut order, &mut state);
+    assert!(order.is_empty(), "b waits for itself, c for b: {order:?}");
+    cyc.forward_order(&[true, false, false], &mut order, &mut state);
+    assert!(order.is_empty(), "{order:?}");
+    cyc.forward_order(&[true, false, true], &mut order, &mut state);
+    assert_eq!(order, [1, 2], "c known breaks the cycle");
+    assert_eq!(skip.node("c"), Some(2));
+    assert_eq!(skip.node("x"), None);
+}
