@@ -542,6 +542,9 @@ fn topology_predicates_and_orders_by_hand() {
     let skip = topo(&spec(vec![edge("a", "b"), edge("b", "c"), edge("a", "c")], "c"));
     assert!(!skip.is_chain() && skip.is_dag() && !skip.is_levelled());
     assert_eq!(skip.level, [Some(2), Some(1), Some(0)]);
+    // The longest path wins whichever out-edge comes first.
+    let skip_first = topo(&spec(vec![edge("a", "c"), edge("a", "b"), edge("b", "c")], "c"));
+    assert_eq!(skip_first.level, [Some(2), Some(1), Some(0)]);
     let cyc = topo(&spec(vec![edge("a", "b"), edge("b", "c"), edge("c", "b")], "c"));
     assert!(!cyc.is_dag() && !cyc.is_levelled() && cyc.order.is_empty());
     // Forward order: from a alone, b then c; with c known too, c still gets its prediction
