@@ -299,6 +299,10 @@ fn queries_clamp_mask_and_initialise_any_subset() {
     let mut ws2 = Workspace::new(&net, 2);
     net.query(&mut ws2, &given, &cfg).unwrap();
     assert_eq!(ws2.x[b].data(), first.data(), "the same query gives the same answer");
+    // A nudged output in the settings does not apply to queries: nothing is nudged.
+    let nudged = InferenceConfig { output: OutputMode::Nudge { beta: 0.5 }, ..cfg.clone() };
+    net.query(&mut ws2, &given, &nudged).unwrap();
+    assert_eq!(ws2.x[b].data(), first.data(), "queries ignore the output mode");
     // Initialised, not clamped: the node moves away from its data.
     let init = [(a, Given::Data(&xa)), (d, Given::Init(&xd))];
     net.query(&mut ws, &init, &cfg).unwrap();
@@ -508,6 +512,10 @@ fn forward_answers_only_feed_forward_graphs() {
     let cfg = InferenceConfig { steps: 30, ..Default::default() };
     generative.predict_output(&mut ws, &cfg).unwrap();
     assert!(ws.x[generative.output()].sq_norm() > 0.0, "the label was inferred");
+    let answer = ws.x[generative.output()].clone();
+    let nudged = InferenceConfig { output: OutputMode::Nudge { beta: 0.5 }, ..cfg.clone() };
+    generative.predict_output(&mut ws, &nudged).unwrap();
+    assert_eq!(ws.x[generative.output()].data(), answer.data(), "no nudging in an answer");
     assert_eq!(ws.x[generative.input()].data(), x.data(), "the input stays clamped");
 }
 
