@@ -178,9 +178,18 @@ fn skip_dag(conv: Convention) -> MlpSpec {
 #[test]
 fn backprop_on_a_dag_with_skips_matches_finite_differences_of_the_loss() {
     for conv in [Convention::Wf, Convention::Fw] {
-        for out_energy in [EnergyKind::Gaussian, EnergyKind::CrossEntropy] {
+        for (out_energy, reversed) in [
+            (EnergyKind::Gaussian, false),
+            (EnergyKind::CrossEntropy, false),
+            (EnergyKind::Gaussian, true),
+        ] {
             let mut spec = skip_dag(conv);
             spec.nodes[4].energy = out_energy;
+            if reversed {
+                // Nodes listed against the topological order: sources after their targets.
+                spec.nodes.reverse();
+                (spec.input, spec.output) = (Some("in".into()), Some("out".into()));
+            }
             let (mut net, _) = random_state(&spec, 11);
             assert!(net.topo.is_dag() && !net.topo.is_chain());
             let mut r = rng(3);
@@ -571,6 +580,16 @@ fn topology_predicates_and_orders_by_hand() {
     assert_eq!(order, [1, 2], "c known breaks the cycle");
     assert_eq!(skip.node("c"), Some(2));
     assert_eq!(skip.node("x"), None);
+    // Identity and prior edges: their kinds, and no multiply-adds.
+    let levelled: Net<f64> =
+        Net::mlp(&MlpSpec { level: true, ..skip_dag(Convention::Wf) }, 0).unwrap();
+    let plain: Net<f64> = Net::mlp(&skip_dag(Convention::Wf), 0).unwrap();
+    assert_eq!(levelled.macs_per_example(), plain.macs_per_example());
+    let kinds: Vec<&str> = levelled.layers.iter().map(|l| l.kind()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "identity").count(), 5);
+    let cyc: Net<f64> = Net::mlp(&cyclic_spec(Convention::Wf), 0).unwrap();
+    let prior = cyc.topo.edges.iter().position(|e| e.src.is_none()).unwrap();
+    assert_eq!((cyc.layers[prior].kind(), cyc.layers[prior].macs_per_example()), ("prior", 0));
 }
 
 /// The forward initialisation by hand: on the cyclic graph a prior-fed node starts at its
