@@ -424,6 +424,40 @@ fn graphs_from_toml_and_their_errors() {
         "name = \"h\"\n        size = 16\n        colour = 1",
     );
     assert!(RunConfig::from_toml_str(&unknown).is_err(), "unknown node keys are rejected");
+    // Edges without nodes are a graph error, not a chain.
+    let edges_only = MlpSpec { edges: vec![edge("a", "b")], ..Default::default() };
+    let msg = Net::<f32>::mlp(&edges_only, 0).unwrap_err().to_string();
+    assert!(msg.contains("model.nodes"), "{msg}");
+    // A layer whose input width (only) does not fit its edge's source.
+    use prospect::graph::{EdgeInfo, NodeInfo, Topology};
+    let info = |name: &str, size, energy| NodeInfo { name: name.into(), size, energy, act: None };
+    let topo = Topology::new(
+        vec![info("x", 3, None), info("y", 2, Some(0))],
+        vec![EdgeInfo { name: "e".into(), src: Some(0), dst: 1 }],
+        0,
+        1,
+    )
+    .unwrap();
+    let mut r = rng(0);
+    for (d_in, d_out) in [(4, 2), (3, 5)] {
+        let layer = prospect::Dense::<f32>::new(
+            d_in,
+            d_out,
+            Activation::Tanh,
+            Convention::Wf,
+            true,
+            prospect::Init::XavierUniform,
+            &mut r,
+        );
+        let err = Net::from_graph(
+            topo.clone(),
+            vec![Box::new(layer)],
+            vec![EnergyKind::Gaussian.build(1.0)],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("edge `e`"), "{d_in}x{d_out}: {err}");
+    }
     let zero = good.replace("size = 16", "size = 0");
     let msg = RunConfig::from_toml_str(&zero)
         .and_then(|c| Net::<f32>::mlp(&c.model, 0).map(|_| ()))
