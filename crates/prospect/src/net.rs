@@ -438,7 +438,7 @@ pub struct Workspace<T: Scalar> {
     pub empty: Tensor<T>,
     /// Energy of each node at the last evaluation (0 for nodes without one).
     pub layer_energy: Vec<f64>,
-    /// How each node is treated by the next inference (see [`Workspace::set_role`]).
+    /// How each node is treated by the next inference (set by `load` and [`Net::query`]).
     pub roles: Vec<Role>,
     /// Per masked node: 1 where the value is known (empty otherwise).
     pub mask: Vec<Tensor<T>>,
@@ -516,11 +516,6 @@ impl<T: Scalar> Workspace<T> {
         if !fits {
             *self = Self::new(net, batch);
         }
-    }
-
-    /// Sets node `i`'s role for the next inference.
-    pub fn set_role(&mut self, i: usize, role: Role) {
-        self.roles[i] = role;
     }
 
     /// Training roles: the input clamped, the output clamped (or free when `clamp_output`

@@ -684,6 +684,18 @@ fn forward_initialisation_by_hand() {
     )
     .unwrap();
     let pred = dag.predict(&x).unwrap();
+    // A workspace reused for a query with other roles answers it like a fresh one (the
+    // forward order follows the roles).
+    let only_out = [(out, Given::Data(&y))];
+    let q5 = InferenceConfig { steps: 5, ..Default::default() };
+    let mut fresh = Workspace::new(&dag, 3);
+    dag.query(&mut fresh, &only_out, &q5).unwrap();
+    let mut reused = Workspace::new(&dag, 3);
+    dag.query(&mut reused, &[(inp, Given::Data(&x))], &q5).unwrap();
+    dag.query(&mut reused, &only_out, &q5).unwrap();
+    for i in 0..dag.topo.nodes.len() {
+        assert_eq!(reused.x[i].data(), fresh.x[i].data(), "node {i}");
+    }
     for row in 0..3 {
         for col in 0..3 {
             let want = if col == 1 { pred.at(row, col) } else { y.at(row, col) };
