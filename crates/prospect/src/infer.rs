@@ -105,6 +105,14 @@ impl InferenceConfig {
                 format!("must be >= 0, found {}", self.tol),
             ));
         }
+        if let crate::graph::FreeInit::Normal { std } = self.free_init {
+            if !(std.is_finite() && std > 0.0) {
+                return Err(Error::config(
+                    "inference.free_init.std",
+                    format!("must be > 0, found {std}"),
+                ));
+            }
+        }
         if let OutputMode::Nudge { beta } = self.output {
             if !(beta.is_finite() && beta > 0.0) {
                 return Err(Error::config(
@@ -181,9 +189,8 @@ impl<T: Scalar> Net<T> {
                 Role::Free => ws.x[i].copy_from(&ws.mu[i]),
                 Role::Masked => {
                     // Unknown entries start at the prediction; known ones stay at the data.
-                    let (x, m, d) = (&mut ws.x[i], &ws.mask[i], &ws.known[i]);
-                    x.copy_from(&ws.mu[i]);
-                    Cpu.zip3(x, m, d, |x, m, d| if m > T::zero() { d } else { x });
+                    ws.x[i].copy_from(&ws.mu[i]);
+                    restore_known(ws, i);
                 }
                 Role::Clamped | Role::Init => {}
             }
@@ -328,8 +335,7 @@ impl<T: Scalar> Net<T> {
                 cfg.optimizer == NodeOptim::Nesterov,
             );
             if ws.roles[i] == Role::Masked {
-                let (x, m, d) = (&mut ws.x[i], &ws.mask[i], &ws.known[i]);
-                Cpu.zip3(x, m, d, |x, m, d| if m > T::zero() { d } else { x });
+                restore_known(ws, i);
             }
         }
     }
@@ -377,7 +383,8 @@ impl<T: Scalar> Net<T> {
     ///
     /// # Errors
     /// [`Error::Shape`] if a tensor does not fit its node or the batch; [`Error::Config`]
-    /// (`query`) if no node is given, or a node is given twice;
+    /// (`query`) if no node is given, or a node is given twice, or the settings are out of
+    /// range;
     /// [`Error::NonFinite`] on divergence.
     pub fn query(
         &self,
@@ -385,6 +392,7 @@ impl<T: Scalar> Net<T> {
         given: &[(usize, Given<'_, T>)],
         cfg: &InferenceConfig,
     ) -> Result<InferenceStats> {
+        cfg.validate()?;
         let batch = given.first().map_or(ws.batch, |(_, g)| g.data().rows());
         ws.ensure(self, batch);
         ws.roles.iter_mut().for_each(|r| *r = Role::Free);
@@ -523,6 +531,12 @@ impl<T: Scalar> Net<T> {
         stats.gamma = gamma;
         Ok(stats)
     }
+}
+
+/// Sets the known entries (mask 1) of masked node `i` back to their data.
+fn restore_known<T: Scalar>(ws: &mut Workspace<T>, i: usize) {
+    let (x, m, d) = (&mut ws.x[i], &ws.mask[i], &ws.known[i]);
+    Cpu.zip3(x, m, d, |x, m, d| if m > T::zero() { d } else { x });
 }
 
 /// What a query fixes for one node.

@@ -316,6 +316,12 @@ fn queries_clamp_mask_and_initialise_any_subset() {
     let init = [(a, Given::Data(&xa)), (d, Given::Init(&xd))];
     net.query(&mut ws, &init, &cfg).unwrap();
     assert_ne!(ws.x[d].data(), xd.data());
+    let bad = InferenceConfig {
+        free_init: prospect::graph::FreeInit::Normal { std: -1.0 },
+        ..cfg.clone()
+    };
+    let err = net.query(&mut ws, &[(a, Given::Data(&xa))], &bad).unwrap_err().to_string();
+    assert!(err.contains("inference.free_init.std"), "{err}");
     let err = net.query(&mut ws, &[], &cfg).unwrap_err().to_string();
     assert!(err.contains("nothing given"), "{err}");
     let err = net
