@@ -28,12 +28,13 @@ CORE=(
     crates/prospect/src/net.rs
     'crates/prospect/src/layers/*.rs'
     crates/prospect/src/tensor/cpu.rs
+    'crates/prospect/src/memory/*.rs'
 )
-# The oracle test binaries (tests/oracles/, graph.rs, threads.rs, alloc.rs): each runs in about a second
+# The oracle test binaries (tests/oracles/, graph.rs, memory.rs, threads.rs, alloc.rs): each runs in about a second
 # at opt-level 1. Given as cargo arguments so that the build step compiles only these, not the
 # package's dozen test binaries (each one re-instantiates the engine's generic code, which is
 # most of a mutant's build time).
-TESTS=(oracles graph threads alloc)
+TESTS=(oracles graph memory threads alloc)
 
 args=(--profile mutants --package prospect --timeout-multiplier 3
       --minimum-test-timeout 60)

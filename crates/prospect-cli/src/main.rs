@@ -7,6 +7,7 @@ mod bench;
 mod data;
 mod eval;
 mod inspect;
+mod memory;
 mod plot;
 mod presets;
 mod query;
@@ -53,6 +54,8 @@ enum Command {
     Repro(repro::ReproArgs),
     /// Clamp, mask or initialise any nodes of a trained network and read others.
     Query(query::Args),
+    /// Associative memories: store images, recall them from noisy or partial queries.
+    Memory(memory::Args),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a, quiet),
         Command::Repro(a) => repro::run(&a),
         Command::Query(a) => query::run(a, quiet),
+        Command::Memory(a) => memory::run(a, quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -382,3 +382,89 @@ fn query_clamps_masks_and_reads_any_node() {
     let err = fails(&q(&["--clamp", "hidden=test:0..2", "--read", "image"], "c"));
     assert!(err.contains("node `hidden` is neither"), "{err}");
 }
+
+/// `prospect memory store|recall` on the bundled digits (no download): the metrics JSON
+/// scores the memory and the mean image, a recall writes its grid, and user mistakes (more
+/// images than the data set has, a mask fraction outside (0, 1), an unknown similarity, an
+/// unknown setting) are one-line errors.
+#[test]
+fn memory_store_and_recall_on_the_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let uhn = dir.path().join("uhn");
+    let u = uhn.to_str().unwrap();
+    let out = run(&[
+        "memory",
+        "store",
+        "--model",
+        "uhn",
+        "--data",
+        "digits",
+        "--n",
+        "30",
+        "--set",
+        "uhn.similarity=euclidean",
+        "--out",
+        u,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["memory", "recall", "--run", u, "--corrupt", "noise-clip:0.1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(uhn.join("recall-noise-clip-0.1.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["model"], "uhn");
+    assert_eq!(m["patterns"], 30);
+    assert_eq!(m["memory"]["sse"].as_array().unwrap().len(), 30);
+    // nearest-memory recall of lightly noisy digits is exact for nearly all of them
+    assert!(m["memory"]["success"].as_f64().unwrap() > 0.9, "{m}");
+    assert!(m["mean_image"]["mse"].as_f64().unwrap() > m["memory"]["mse"].as_f64().unwrap());
+    assert!(uhn.join("recall-noise-clip-0.1.png").exists());
+    let g = dir.path().join("gpcn");
+    let gs = g.to_str().unwrap();
+    let out = run(&[
+        "memory",
+        "store",
+        "--model",
+        "gpcn",
+        "--data",
+        "digits",
+        "--n",
+        "20",
+        "--set",
+        "gpcn.epochs=20",
+        "--set",
+        "gpcn.recall_steps=50",
+        "--out",
+        gs,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["memory", "recall", "--run", gs, "--corrupt", "mask:bottom:0.5", "--out", u]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(uhn.join("recall-mask-bottom-0.5.json").exists(), "--out writes elsewhere");
+
+    let err = fails(&run(&[
+        "memory", "store", "--model", "uhn", "--data", "digits", "--n", "5000", "--out", u,
+    ]));
+    assert!(err.contains("5000 patterns") && err.contains("digits has 1437"), "{err}");
+    let err = fails(&run(&["memory", "recall", "--run", u, "--corrupt", "mask:bottom:1.2"]));
+    assert!(err.contains("(0, 1)"), "{err}");
+    let err = fails(&run(&[
+        "memory",
+        "store",
+        "--model",
+        "uhn",
+        "--data",
+        "digits",
+        "--set",
+        "uhn.similarity=hamming",
+        "--out",
+        u,
+    ]));
+    assert!(err.contains("uhn.similarity") && err.contains("euclidean"), "{err}");
+    let err =
+        fails(&run(&["memory", "store", "--model", "hopfield", "--data", "digits", "--out", u]));
+    assert!(err.contains("unknown memory model") && err.contains("covpc-explicit"), "{err}");
+    let err =
+        fails(&run(&["memory", "recall", "--run", dir.path().join("none").to_str().unwrap()]));
+    assert!(err.contains("not a memory run directory"), "{err}");
+}

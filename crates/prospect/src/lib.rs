@@ -30,6 +30,7 @@ pub mod graph;
 pub mod infer;
 pub mod layers;
 pub mod learn;
+pub mod memory;
 pub mod net;
 pub mod optim;
 pub mod tensor;

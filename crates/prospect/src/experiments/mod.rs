@@ -14,14 +14,17 @@
 
 pub mod concept_drift;
 pub mod continual;
+pub mod covpc;
 pub mod data_efficiency;
 pub mod depth;
 pub mod graph_mnist;
 pub mod interference;
 pub mod linear_equilibrium;
+pub mod memory_gpcn;
 pub mod online;
 pub mod reverse_diff;
 pub mod target_alignment;
+pub mod uhn;
 mod util;
 pub mod zil_equivalence;
 
@@ -52,6 +55,16 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
         "graph-mnist",
         "one PC graph on MNIST classifies, generates, completes and denoises (vs layered PCN)",
     ),
+    (
+        "memory-gpcn",
+        "generative PCN memory: recall from noise and masks vs N, against modern Hopfield and a BP autoencoder",
+    ),
+    ("uhn-similarity", "Universal Hopfield Networks: capacity vs N per similarity (noise 0.5, max)"),
+    ("uhn-separation", "Universal Hopfield Networks: capacity vs N per separation (bottom half masked)"),
+    ("uhn-noise", "Universal Hopfield Networks: recall vs noise level per similarity (N = 100)"),
+    ("uhn-mask", "Universal Hopfield Networks: recall vs masked fraction per similarity (N = 50)"),
+    ("covpc-gaussian", "covariance-learning PC: 25-d Gaussian patterns, masked recall vs the conditional mean"),
+    ("covpc-mnist", "covariance-learning PC: MNIST bottom half masked, retrieval MSE vs N"),
 ];
 
 /// How an experiment is run.
@@ -370,6 +383,13 @@ pub fn run_with(name: &str, settings: &Settings) -> Result<Report> {
         "linear-equilibrium" => linear_equilibrium::run(settings),
         "reverse-diff" => reverse_diff::run(settings),
         "graph-mnist" => graph_mnist::run(settings),
+        "memory-gpcn" => memory_gpcn::run(settings),
+        "uhn-similarity" => uhn::run_similarity(settings),
+        "uhn-separation" => uhn::run_separation(settings),
+        "uhn-noise" => uhn::run_noise(settings),
+        "uhn-mask" => uhn::run_mask(settings),
+        "covpc-gaussian" => covpc::run_gaussian(settings),
+        "covpc-mnist" => covpc::run_mnist(settings),
         _ => {
             let valid: Vec<_> = EXPERIMENTS.iter().map(|e| e.0).collect();
             Err(Error::config(

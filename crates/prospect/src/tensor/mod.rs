@@ -273,8 +273,41 @@ impl<T: Scalar> Tensor<T> {
     }
 }
 
+/// The inverse of the square matrix `a` (f64, LU with partial pivoting); `None` when it is
+/// singular or not finite.
+///
+/// # Panics
+/// If `a` is not square.
+pub fn inverse(a: &Tensor<f64>) -> Option<Tensor<f64>> {
+    use faer::linalg::solvers::DenseSolveCore;
+    assert_eq!(a.rows(), a.cols(), "inverse of a non-square matrix");
+    let n = a.rows();
+    let m = faer::Mat::<f64>::from_fn(n, n, |i, j| a.at(i, j));
+    let inv = m.partial_piv_lu().inverse();
+    let out = Tensor::from_fn(n, n, |i, j| inv[(i, j)]);
+    out.all_finite().then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn inverse_times_the_matrix_is_the_identity() {
+        let a =
+            super::Tensor::from_fn(
+                5,
+                5,
+                |i, j| if i == j { 3.0 } else { 1.0 / (1 + i + 2 * j) as f64 },
+            );
+        let inv = super::inverse(&a).unwrap();
+        for i in 0..5 {
+            for j in 0..5 {
+                let p: f64 = (0..5).map(|k| a.at(i, k) * inv.at(k, j)).sum();
+                assert!((p - (i == j) as u8 as f64).abs() < 1e-12, "({i}, {j}): {p}");
+            }
+        }
+        assert!(super::inverse(&super::Tensor::<f64>::zeros(3, 3)).is_none());
+    }
+
     #[test]
     fn fast_tanh_is_within_a_few_ulp() {
         let mut worst = 0.0f64;
