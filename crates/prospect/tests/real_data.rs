@@ -101,10 +101,11 @@ fn graph_mnist_queries_classify_and_denoise() {
     }
 }
 
-/// `prospect repro memory-gpcn` at its default settings (N = 25, 50, 100 MNIST digits): the
-/// generative PCN recalls every stored digit from noise and from its top half at a threshold
-/// the mean image never meets, and beats the modern Hopfield network and the BP autoencoder
-/// (every claim row holds).
+/// `prospect repro memory-gpcn` at its default settings (N = 25, 100, 250 MNIST digits): at
+/// N = 100 the generative PCN recalls the stored digits from noise and from their top half at
+/// a threshold the mean image never meets, and beats the modern Hopfield network and the BP
+/// autoencoder (the claim rows at N = 100 hold; at N = 250 the small default model is past
+/// its capacity, which the report states).
 #[test]
 fn memory_gpcn_recalls_mnist_digits_and_beats_its_peers() {
     use prospect::experiments::{self, Settings, Verdict};
@@ -117,9 +118,14 @@ fn memory_gpcn_recalls_mnist_digits_and_beats_its_peers() {
         return;
     }
     let r = experiments::run_with("memory-gpcn", &Settings::default()).unwrap();
-    for c in &r.claims {
-        assert_ne!(c.verdict, Verdict::No, "{}: {}", c.what, c.ours);
-        assert_ne!(c.verdict, Verdict::Tie, "{}: {}", c.what, c.ours);
+    let at_100: Vec<_> = r
+        .claims
+        .iter()
+        .filter(|c| c.what.ends_with("N = 100)") || c.what.ends_with("of N = 100"))
+        .collect();
+    assert_eq!(at_100.len(), 6, "{}", r.claims_text());
+    for c in at_100 {
+        assert_eq!(c.verdict, Verdict::Yes, "{}: {}", c.what, c.ours);
     }
     assert_eq!(r.grids.len(), 2);
 }
