@@ -6,6 +6,7 @@
 #   scripts/mutants.sh --in-diff            # only what `git diff $MUTANTS_BASE` (default main) touches
 #   MUTANTS_SHARD=1/4 scripts/mutants.sh    # one quarter, to spread a full run over sessions
 #   scripts/mutants.sh --iterate FILES      # skip the mutants mutants.out/ says were caught
+#   MUTANTS_EXCLUDE=REGEX scripts/mutants.sh FILES  # skip the mutants whose names match
 #
 # Each mutant is built with the `mutants` profile (opt-level 1, incremental) and checked by
 # the fast oracle tests only. Results land in mutants.out/ (outcomes.json, caught.txt,
@@ -51,6 +52,9 @@ done
 [ ${#files[@]} -eq 0 ] && files=("${CORE[@]}")
 for f in "${files[@]}"; do args+=(--file "$f"); done
 [ -n "${MUTANTS_SHARD:-}" ] && args+=(--shard "$MUTANTS_SHARD")
+# A regex of mutants to skip, e.g. the combinatorial tuple return values of memory/:
+#   MUTANTS_EXCLUDE='with Ok\(\(|with \(|-> Vec<\(String' scripts/mutants.sh 'crates/prospect/src/memory/*.rs'
+[ -n "${MUTANTS_EXCLUDE:-}" ] && args+=(--exclude-re "$MUTANTS_EXCLUDE")
 # Two builds at once use a 2-core machine better than one (front end and linking are serial).
 args+=(--jobs "${MUTANTS_JOBS:-2}")
 for t in "${TESTS[@]}"; do args+=(--cargo-arg "--test=$t"); done

@@ -32,9 +32,15 @@ pub struct StoreArgs {
     /// Memory model (default: the config file's, else gpcn).
     #[arg(long)]
     model: Option<String>,
-    /// Data set to draw the images from (its training split; pixels in [0, 1]).
+    /// Data set to draw the images from (its training split; pixels in [0, 1]): mnist,
+    /// fashion-mnist, digits, or from a directory you provide, cifar10, cifar100,
+    /// tiny-imagenet.
     #[arg(long, default_value = "mnist")]
     data: String,
+    /// Where the data set's files are (default: the data root; CIFAR and Tiny ImageNet also
+    /// read $PROSPECT_CIFAR10, $PROSPECT_CIFAR100, $PROSPECT_TINY_IMAGENET).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Number of images to store.
     #[arg(long, default_value_t = 100)]
     n: usize,
@@ -102,7 +108,8 @@ fn store(a: StoreArgs, quiet: bool) -> Result<()> {
     }
     overrides.extend(a.overrides.iter().cloned());
     let config = MemoryConfig::from_toml(&text, &overrides)?;
-    let (patterns, mean, shape) = memory::patterns(&a.data, a.n, a.subset, a.seed)?;
+    let (patterns, mean, shape) =
+        memory::patterns_in(&a.data, a.data_dir.as_deref(), a.n, a.subset, a.seed)?;
     let mut mem = memory::build(&config, patterns.cols())?;
     let t0 = std::time::Instant::now();
     let stats = mem.store(&patterns)?;

@@ -31,6 +31,9 @@ fn fix(e: &anyhow::Error) -> Option<String> {
             _ => None,
         });
         if let Some(DataError::Missing { dataset, .. }) = data {
+            if dataset == "tiny-imagenet" {
+                return None; // the message says where to download it and where to put it
+            }
             let name = if dataset == "cifar100-coarse" { "cifar100" } else { dataset.as_str() };
             return Some(format!("prospect data fetch {name}"));
         }

@@ -638,3 +638,41 @@ fn hybrid_and_hierarchical_variants_store_images() {
         }
     }
 }
+
+/// Colour images from a user directory (a Tiny ImageNet tree written here): the patterns
+/// keep their C×H×W layout and [0, 1] scale, and a bottom-half or random mask hides every
+/// channel of a hidden pixel.
+#[test]
+fn colour_patterns_from_a_user_directory_are_masked_per_pixel() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("tiny-imagenet-200");
+    for (id, shade) in [("n01", 30u8), ("n02", 220u8)] {
+        let images = base.join("train").join(id).join("images");
+        std::fs::create_dir_all(&images).unwrap();
+        for k in 0..2 {
+            let img = image::RgbImage::from_fn(64, 64, |x, _| image::Rgb([shade, x as u8, 255]));
+            img.save(images.join(format!("{id}_{k}.png"))).unwrap();
+        }
+    }
+    let (p, mean, shape) = memory::patterns_in("tiny-imagenet", Some(dir.path()), 3, 0, 0).unwrap();
+    assert_eq!(shape, ImageShape { channels: 3, height: 64, width: 64 });
+    assert_eq!(p.shape(), [3, 3 * 64 * 64]);
+    assert_eq!(mean.len(), 3 * 64 * 64);
+    assert!(p.data().iter().all(|v| (0.0..=1.0).contains(v)));
+    assert_eq!(p.at(0, 2 * 4096), 1.0, "blue plane = 255 -> 1");
+    let plane = 64 * 64;
+    for c in [Corruption::Bottom { fraction: 0.5 }, Corruption::Random { fraction: 0.4 }] {
+        let (_, mask) = c.apply(&p, shape, 3).unwrap();
+        for r in 0..3 {
+            let m = mask.row(r);
+            for i in 0..plane {
+                assert!(m[i] == m[plane + i] && m[i] == m[2 * plane + i], "{c:?}: pixel {i}");
+            }
+        }
+        let hidden = mask.data().iter().filter(|&&v| v == 0.0).count() as f64 / mask.len() as f64;
+        assert!(
+            (hidden - c.label().rsplit(':').next().unwrap().parse::<f64>().unwrap()).abs() < 0.05,
+            "{c:?}: {hidden}"
+        );
+    }
+}

@@ -266,6 +266,12 @@ pub fn fetch(name: &str, root: &Path, opts: &FetchOptions) -> Result<Fetched, Da
             let kind = super::cifar_kind(name).unwrap_or(CifarKind::Cifar10);
             fetch_cifar(kind, root, opts)
         }
+        // Not downloadable from here (no registry mirror): the error says how to supply it.
+        "tiny-imagenet" => Err(DataError::Missing {
+            dataset: name.into(),
+            path: root.join("tiny-imagenet-200"),
+            hint: super::fetch_hint(name),
+        }),
         other => Err(super::unknown(other)),
     }
 }

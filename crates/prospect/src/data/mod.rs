@@ -26,6 +26,7 @@ mod error;
 pub mod fetch;
 pub mod idx;
 pub mod io;
+pub mod tiny_imagenet;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -38,8 +39,15 @@ pub use error::DataError;
 pub use fetch::{fetch, verify, FetchOptions, Fetched};
 
 /// Names [`load`] accepts.
-pub const DATASETS: &[&str] =
-    &["digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "cifar100-coarse"];
+pub const DATASETS: &[&str] = &[
+    "digits",
+    "mnist",
+    "fashion-mnist",
+    "cifar10",
+    "cifar100",
+    "cifar100-coarse",
+    "tiny-imagenet",
+];
 
 /// The dataset used when none is named: the bundled digits.
 pub const DEFAULT_DATASET: &str = "digits";
@@ -63,6 +71,9 @@ pub const CIFAR10_ENV: &str = "PROSPECT_CIFAR10";
 
 /// Environment variable pointing at an extracted CIFAR-100 directory.
 pub const CIFAR100_ENV: &str = "PROSPECT_CIFAR100";
+
+/// Environment variable pointing at an extracted `tiny-imagenet-200/` directory.
+pub const TINY_IMAGENET_ENV: &str = "PROSPECT_TINY_IMAGENET";
 
 /// Which part of a dataset to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -140,6 +151,12 @@ pub fn fetch_hint(name: &str) -> String {
             "run `bash scripts/fetch-data.sh {name}` or `prospect data fetch {name}` \
              (or set {DATA_ENV} to a directory holding {name}/)"
         ),
+        "tiny-imagenet" => format!(
+            "download http://cs231n.stanford.edu/tiny-imagenet-200.zip on a machine with \
+             internet access, unzip it, and point --data-dir or {TINY_IMAGENET_ENV} at the \
+             extracted tiny-imagenet-200/ directory (or put it at {}/tiny-imagenet-200)",
+            data_root().display()
+        ),
         _ => {
             format!(
             "run `prospect data fetch {dir}` (or `bash scripts/fetch-data.sh {dir}`) on a machine \
@@ -180,7 +197,8 @@ fn load_idx(name: &str, split: Split, dir: Option<&Path>) -> Result<Dataset, Dat
 }
 
 /// Load a split of a named dataset: `digits` (bundled, the default), `mnist`,
-/// `fashion-mnist`, `cifar10`, `cifar100` or `cifar100-coarse`.
+/// `fashion-mnist`, `cifar10`, `cifar100`, `cifar100-coarse` or `tiny-imagenet` (its
+/// validation set as the test split).
 ///
 /// `dir` overrides where the files are looked for: the directory holding the
 /// files or its parent. Without it, MNIST-style sets are read from
@@ -205,6 +223,17 @@ pub fn load(name: &str, split: Split, dir: Option<&Path>) -> Result<Dataset, Dat
                 },
             };
             cifar::read_dir(&format!("{name}-{split}"), &base, folder, kind, split)
+        }
+        "tiny-imagenet" => {
+            let base = match dir {
+                Some(d) if d.join("tiny-imagenet-200").is_dir() => d.join("tiny-imagenet-200"),
+                Some(d) => d.to_path_buf(),
+                None => match std::env::var_os(TINY_IMAGENET_ENV) {
+                    Some(v) if !v.is_empty() => PathBuf::from(v),
+                    _ => data_root().join("tiny-imagenet-200"),
+                },
+            };
+            tiny_imagenet::read_dir(&format!("{name}-{split}"), &base, split)
         }
         other => Err(unknown(other)),
     }

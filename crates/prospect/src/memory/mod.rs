@@ -713,15 +713,29 @@ pub fn patterns(
     set: usize,
     seed: u64,
 ) -> Result<(Tensor<f32>, Vec<f32>, ImageShape)> {
-    let mut d = crate::data::load(name, crate::data::Split::Train, None)?;
+    patterns_in(name, None, n, set, seed)
+}
+
+/// As [`patterns`], with the data set's files looked for in `dir` (see
+/// [`crate::data::load`]).
+///
+/// # Errors
+/// As [`patterns`].
+pub fn patterns_in(
+    name: &str,
+    dir: Option<&Path>,
+    n: usize,
+    set: usize,
+    seed: u64,
+) -> Result<(Tensor<f32>, Vec<f32>, ImageShape)> {
+    let mut d = crate::data::load(name, crate::data::Split::Train, dir)?;
     d.scale_unit();
     let dim = d.features();
-    let shape = match name {
-        "cifar10" | "cifar100" => {
-            let side = ((dim / 3) as f64).sqrt() as usize;
-            ImageShape { channels: 3, height: side, width: side }
-        }
-        _ => ImageShape::guess(dim),
+    let [channels, height, width] = d.shape;
+    let shape = if channels * height * width == dim && height > 1 {
+        ImageShape { channels, height, width }
+    } else {
+        ImageShape::guess(dim)
     };
     patterns_of(&d.x, dim, n, set, seed, name).map(|(p, m)| (p, m, shape))
 }
