@@ -655,6 +655,15 @@ fn colour_patterns_from_a_user_directory_are_masked_per_pixel() {
         }
     }
     let (p, mean, shape) = memory::patterns_in("tiny-imagenet", Some(dir.path()), 3, 0, 0).unwrap();
+    let (g, _, gshape) =
+        memory::patterns_in("tiny-imagenet-grey", Some(dir.path()), 3, 0, 0).unwrap();
+    assert_eq!(gshape, ImageShape { channels: 1, height: 64, width: 64 });
+    for c in [0, 7, 4095] {
+        let want = 0.299 * p.at(0, c) + 0.587 * p.at(0, 4096 + c) + 0.114 * p.at(0, 8192 + c);
+        assert!((g.at(0, c) - want).abs() < 1e-6, "grey pixel {c}");
+    }
+    let e = memory::patterns_in("mnist-grey", Some(dir.path()), 3, 0, 0);
+    assert!(e.is_err());
     assert_eq!(shape, ImageShape { channels: 3, height: 64, width: 64 });
     assert_eq!(p.shape(), [3, 3 * 64 * 64]);
     assert_eq!(mean.len(), 3 * 64 * 64);
@@ -674,5 +683,26 @@ fn colour_patterns_from_a_user_directory_are_masked_per_pixel() {
             (hidden - c.label().rsplit(':').next().unwrap().parse::<f64>().unwrap()).abs() < 0.05,
             "{c:?}: {hidden}"
         );
+    }
+}
+
+/// Iterated recall feeds each recall back as the next query: two iterations equal two
+/// single recalls in a row, for noise (every pixel free) and for a mask (known pixels held).
+#[test]
+fn iterated_recall_is_recall_fed_back() {
+    let side = 8;
+    let x = digits_like(6, side, 81);
+    let cfg = GpcnConfig { epochs: 30, recall_steps: 40, ..small_gpcn() };
+    let mut once = Gpcn::new(cfg.clone(), side * side, 3).unwrap();
+    once.store(&x).unwrap();
+    let mut twice = Gpcn::new(GpcnConfig { recall_iterations: 2, ..cfg }, side * side, 3).unwrap();
+    twice.store(&x).unwrap();
+    let shape = ImageShape::guess(side * side);
+    for c in [Corruption::Noise { std: 0.3 }, Corruption::Bottom { fraction: 0.5 }] {
+        let (q, mask) = c.apply(&x, shape, 5).unwrap();
+        let first = once.recall(&q, &mask).unwrap();
+        let second = once.recall(&first, &mask).unwrap();
+        assert_eq!(twice.recall(&q, &mask).unwrap(), second, "{c:?}");
+        assert_ne!(first, second, "{c:?}: the second recall moves");
     }
 }

@@ -703,6 +703,7 @@ pub fn load(dir: &Path) -> Result<Stored> {
 
 /// `n` patterns of data set `name` (pixels in [0, 1]) for disjoint set `set`: images
 /// `set*n .. (set+1)*n` of a seeded shuffle of the training split, with its mean image.
+/// `NAME-grey` (e.g. `cifar10-grey`) turns a colour set grey.
 ///
 /// # Errors
 /// [`Error::Data`] if the data set is missing (naming the fetch command);
@@ -728,8 +729,32 @@ pub fn patterns_in(
     set: usize,
     seed: u64,
 ) -> Result<(Tensor<f32>, Vec<f32>, ImageShape)> {
-    let mut d = crate::data::load(name, crate::data::Split::Train, dir)?;
+    // `NAME-grey`: the colour data set in grey (ITU-R 601 luma, as torchvision's Grayscale).
+    let (base, grey) = match name.strip_suffix("-grey") {
+        Some(b) => (b, true),
+        None => (name, false),
+    };
+    let mut d = crate::data::load(base, crate::data::Split::Train, dir)?;
     d.scale_unit();
+    if grey {
+        let [c, h, w] = d.shape;
+        if c != 3 {
+            return Err(Error::config(
+                "data",
+                format!("`{name}`: only a 3-channel data set can be made grey; {base} has {c}"),
+            ));
+        }
+        let plane = h * w;
+        d.x =
+            d.x.chunks_exact(3 * plane)
+                .flat_map(|img| {
+                    (0..plane).map(move |p| {
+                        0.299 * img[p] + 0.587 * img[plane + p] + 0.114 * img[2 * plane + p]
+                    })
+                })
+                .collect();
+        d.shape = [1, h, w];
+    }
     let dim = d.features();
     let [channels, height, width] = d.shape;
     let shape = if channels * height * width == dim && height > 1 {
