@@ -706,3 +706,29 @@ fn iterated_recall_is_recall_fed_back() {
         assert_ne!(first, second, "{c:?}: the second recall moves");
     }
 }
+
+/// Each non-linearity of the covariance models against its definition, and its derivative
+/// against central differences (binary: a step, derivative 0 as the reference's).
+#[test]
+fn covariance_model_activations_match_their_definitions() {
+    use prospect::memory::covpc::CovAct;
+    for x in [-2.3f64, -0.4, 0.0, 0.7, 1.9] {
+        let want = [
+            (CovAct::Linear, x),
+            (CovAct::Sigmoid, 1.0 / (1.0 + (-x).exp())),
+            (CovAct::Tanh, x.tanh()),
+            (CovAct::Binary, if x > 0.0 { 1.0 } else { 0.0 }),
+        ];
+        for (act, f) in want {
+            let (got, df) = act.f_df(x);
+            assert!((got - f).abs() < 1e-15, "{act:?}({x}) = {got}, want {f}");
+            let h = 1e-6;
+            let fd = if act == CovAct::Binary {
+                0.0
+            } else {
+                (act.f_df(x + h).0 - act.f_df(x - h).0) / (2.0 * h)
+            };
+            assert!((df - fd).abs() < 1e-8, "{act:?}'({x}) = {df}, central difference {fd}");
+        }
+    }
+}

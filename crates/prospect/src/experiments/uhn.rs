@@ -28,14 +28,14 @@ use crate::tensor::Tensor;
 use rayon::prelude::*;
 
 /// The reference's success threshold on the summed squared error, for 784 pixels.
-pub const THRESHOLD: f64 = 60.0;
+pub const THRESHOLD: f64 = memory::REFERENCE_THRESHOLD;
 
 /// The strict threshold (for 784 pixels, scaled by `D / 784` like [`THRESHOLD`]): below the
 /// summed squared error of the mean image for every one of the 60 000 MNIST training images,
 /// on the whole image (minimum 27.8, median 49.4; 73.6% are at most 60) and on the bottom
 /// half (minimum 14.1, median 25.8; 99.6% are at most 60). A recall by the max separation is
 /// a stored image, so it scores 0 when it is the right one.
-pub const STRICT: f64 = 10.0;
+pub const STRICT: f64 = memory::STRICT_THRESHOLD;
 
 /// Softmax inverse temperature of the reference (`sep_param = 1000`).
 pub const SOFTMAX_BETA: f64 = 1000.0;

@@ -552,7 +552,7 @@ pub const REFERENCE_THRESHOLD: f64 = 60.0;
 
 /// prospect's default success threshold, per 784 entries: summed squared error <= 10
 /// (MSE 0.0128). The MNIST mean image passes it for none of the 60,000 training digits
-/// (its smallest error is about 30), nor for their bottom halves (about 15).
+/// (its smallest error is 27.8), nor for their bottom halves (14.1).
 pub const STRICT_THRESHOLD: f64 = 10.0;
 
 /// The success threshold on the summed squared error for patterns of `dim` entries: the UHN
