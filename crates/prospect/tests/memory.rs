@@ -177,7 +177,10 @@ fn implicit_learning_and_recall_follow_the_negative_energy_gradient() {
     }
     m.mu = normal(1, d, 13);
     let f = |v: f64| v.tanh();
-    let (dw, dmu, _) = m.directions(&x).unwrap();
+    let (dw, dmu, loss) = m.directions(&x).unwrap();
+    // the reported loss: the mean squared error over rows and units
+    let want = 2.0 * implicit_energy(&m.matrix, m.mu.data(), &x, f) / (9 * d) as f64;
+    assert!((loss - want).abs() < 1e-12 * want, "loss {loss} vs {want}");
     let h = 1e-6;
     for i in 0..d {
         for j in 0..d {
@@ -280,8 +283,14 @@ fn explicit_directions_are_the_negative_gradient_of_the_gaussian_free_energy() {
         (0..d).map(|k| g.at(i, k) * g.at(j, k)).sum::<f64>() / d as f64 + (i == j) as u8 as f64
     });
     m.mu = normal(1, d, 23);
-    let (ds, dmu, _) = m.directions(&x).unwrap();
+    let (ds, dmu, loss) = m.directions(&x).unwrap();
     let b = x.rows() as f64;
+    // the reported loss: ½ (x − μ)ᵀ S⁻¹ (x − μ) per pattern (the energy without ln|S|)
+    let at_mu = Tensor::from_fn(x.rows(), d, |_, i| m.mu.at(0, i));
+    let want = (explicit_energy(&m.matrix, m.mu.data(), &x)
+        - explicit_energy(&m.matrix, m.mu.data(), &at_mu))
+        / b;
+    assert!((loss - want).abs() < 1e-10 * want, "loss {loss} vs {want}");
     let h = 1e-6;
     for i in 0..d {
         for j in 0..d {
