@@ -741,3 +741,93 @@ fn covariance_model_activations_match_their_definitions() {
         }
     }
 }
+
+/// `store` by mini-batches (5 patterns in batches of 2: a short last batch) for two epochs,
+/// SGD and Adam, against the same updates written out here: the implicit model's ascent
+/// direction `(eᵀ f(x) with a zero diagonal, Σ e)` and PyTorch's Adam on its negation; the
+/// reported loss is the last epoch's mean squared error.
+#[test]
+fn mini_batch_sgd_and_adam_follow_the_updates_written_out() {
+    let (n, d) = (5, 3);
+    let x = normal(n, d, 91);
+    let f = |v: f64| v.tanh();
+    for optimizer in [CovOptim::Sgd, CovOptim::Adam] {
+        let cfg = CovConfig {
+            activation: prospect::memory::covpc::CovAct::Tanh,
+            optimizer,
+            lr: 0.05,
+            epochs: 2,
+            batch: 2,
+            ..Default::default()
+        };
+        let mut m = CovPc::new(Variant::Implicit, cfg, d, 0);
+        let stats = m.store(&x.cast()).unwrap();
+        let xs: Tensor<f64> = x.cast::<f32>().cast();
+        // by hand
+        let mut w = vec![vec![0.0f64; d]; d];
+        let mut mu = vec![0.0f64; d];
+        let (mut mw, mut vw) = (vec![vec![0.0; d]; d], vec![vec![0.0; d]; d]);
+        let (mut mm, mut vm) = (vec![0.0; d], vec![0.0; d]);
+        let mut t = 0;
+        let mut last_loss = 0.0;
+        for _ in 0..2 {
+            last_loss = 0.0;
+            for lo in (0..n).step_by(2) {
+                let rows: Vec<usize> = (lo..(lo + 2).min(n)).collect();
+                let mut gw = vec![vec![0.0; d]; d];
+                let mut gmu = vec![0.0; d];
+                for &r in &rows {
+                    let fx: Vec<f64> = (0..d).map(|j| f(xs.at(r, j))).collect();
+                    for i in 0..d {
+                        let pred: f64 = (0..d).map(|j| w[i][j] * fx[j]).sum::<f64>() + mu[i];
+                        let e = xs.at(r, i) - pred;
+                        last_loss += e * e / d as f64;
+                        gmu[i] += e;
+                        for j in 0..d {
+                            if i != j {
+                                gw[i][j] += e * fx[j];
+                            }
+                        }
+                    }
+                }
+                t += 1;
+                let adam = |p: &mut f64, m: &mut f64, v: &mut f64, g: f64| {
+                    let g = -g; // Adam descends the negated ascent direction
+                    *m = 0.9 * *m + 0.1 * g;
+                    *v = 0.999 * *v + 0.001 * g * g;
+                    let mh = *m / (1.0 - 0.9f64.powi(t));
+                    let vh = *v / (1.0 - 0.999f64.powi(t));
+                    *p -= 0.05 * mh / (vh.sqrt() + 1e-8);
+                };
+                for i in 0..d {
+                    match optimizer {
+                        CovOptim::Sgd => {
+                            mu[i] += 0.05 * gmu[i];
+                            for j in 0..d {
+                                w[i][j] += 0.05 * gw[i][j];
+                            }
+                        }
+                        CovOptim::Adam => {
+                            adam(&mut mu[i], &mut mm[i], &mut vm[i], gmu[i]);
+                            for j in 0..d {
+                                adam(&mut w[i][j], &mut mw[i][j], &mut vw[i][j], gw[i][j]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for i in 0..d {
+            assert!((m.mu.at(0, i) - mu[i]).abs() < 1e-9, "{optimizer:?} mu[{i}]");
+            for j in 0..d {
+                assert!((m.matrix.at(i, j) - w[i][j]).abs() < 1e-9, "{optimizer:?} W[{i},{j}]");
+            }
+        }
+        let want = last_loss / n as f64;
+        assert!(
+            (stats.final_loss - want).abs() < 1e-9,
+            "{optimizer:?} loss {} vs {want}",
+            stats.final_loss
+        );
+    }
+}

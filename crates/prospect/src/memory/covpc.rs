@@ -365,12 +365,6 @@ impl Memory for CovPc {
                                 bc,
                             );
                         }
-                        if self.variant != Variant::Explicit {
-                            // Adam's step on a zero direction is not exactly zero: keep diag W = 0.
-                            for i in 0..self.dim {
-                                self.matrix.row_mut(i)[i] = 0.0;
-                            }
-                        }
                     }
                 }
                 if !(self.matrix.all_finite() && self.mu.all_finite()) {
