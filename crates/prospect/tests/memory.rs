@@ -831,3 +831,68 @@ fn mini_batch_sgd_and_adam_follow_the_updates_written_out() {
         );
     }
 }
+
+/// A store replaces what was stored (twice = once); a learning rate that blows the
+/// parameters up and a recall step that blows the state up are errors naming the key to
+/// lower, the recall's at its first check (step 99).
+#[test]
+fn covariance_models_restart_on_store_and_report_divergence() {
+    let x = normal(6, 4, 101).cast::<f32>();
+    let mut m = CovPc::new(Variant::Implicit, CovConfig { epochs: 20, ..Default::default() }, 4, 0);
+    m.store(&x).unwrap();
+    let once = (m.matrix.clone(), m.mu.clone());
+    m.store(&x).unwrap();
+    assert_eq!((m.matrix.clone(), m.mu.clone()), once, "a second store starts afresh");
+    let mut hot = CovPc::new(Variant::Implicit, CovConfig { lr: 1e6, ..Default::default() }, 4, 0);
+    match hot.store(&x) {
+        Err(Error::NonFinite { what, .. }) => assert!(what.contains("covpc.lr"), "{what}"),
+        other => panic!("{other:?}"),
+    }
+    let unstable = CovConfig { recall_lr: 1e5, recall_steps: 1000, ..Default::default() };
+    let mut m = CovPc::new(Variant::Dendritic, unstable, 4, 0);
+    m.matrix = Tensor::from_fn(4, 4, |i, j| if i == j { 0.0 } else { 1.0 });
+    let mask = Tensor::from_fn(6, 4, |_, c| (c < 1) as u8 as f32);
+    match m.recall(&x, &mask) {
+        Err(Error::NonFinite { step, what, .. }) => {
+            assert_eq!(step, 99, "{what}");
+            assert!(what.contains("covpc.recall_lr"), "{what}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The generative PCN's graph: `latent → h1 → h2 → image`; under `f_w` the hidden nodes
+/// carry the activation and the pixels are linear, under `w_f` every node applies it to its
+/// inputs; the convention is the config's; `prior` and `recurrent` add the learned mean and
+/// the latent's self-edge.
+#[test]
+fn generative_pcn_graph_follows_its_settings() {
+    use prospect::graph::Prior;
+    use prospect::{Activation, Convention};
+    for conv in [Convention::Fw, Convention::Wf] {
+        for (prior, recurrent) in [(false, false), (true, true)] {
+            let cfg = GpcnConfig { convention: conv, prior, recurrent, ..Default::default() };
+            let spec = cfg.spec(784);
+            assert_eq!(spec.convention, conv);
+            let names: Vec<&str> = spec.nodes.iter().map(|n| n.name.as_str()).collect();
+            assert_eq!(names, ["latent", "h1", "h2", "image"]);
+            let acts: Vec<Activation> = spec.nodes.iter().map(|n| n.activation).collect();
+            let t = Activation::Tanh;
+            let id = Activation::Identity;
+            match conv {
+                Convention::Fw => assert_eq!(acts, [id, t, t, id]),
+                Convention::Wf => assert_eq!(acts, [t, t, t, t]),
+            }
+            assert_eq!(spec.nodes[0].prior == Prior::Learned, prior);
+            assert!(spec.nodes[1..].iter().all(|n| n.prior == Prior::None));
+            let edges: Vec<(&str, &str)> =
+                spec.edges.iter().map(|e| (e.from.as_str(), e.to.as_str())).collect();
+            let mut want = vec![("latent", "h1"), ("h1", "h2"), ("h2", "image")];
+            if recurrent {
+                want.push(("latent", "latent"));
+            }
+            assert_eq!(edges, want);
+            assert_eq!(spec.nodes.iter().map(|n| n.size).collect::<Vec<_>>(), [64, 256, 256, 784]);
+        }
+    }
+}

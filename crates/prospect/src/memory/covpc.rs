@@ -322,6 +322,9 @@ impl Memory for CovPc {
         let x = to_f64(patterns);
         let n = x.rows();
         let batch = if self.cfg.batch == 0 { n } else { self.cfg.batch.min(n) };
+        // A fresh model each store: the memory holds exactly these patterns.
+        let fresh = Self::new(self.variant, self.cfg.clone(), self.dim, 0);
+        (self.matrix, self.mu) = (fresh.matrix, fresh.mu);
         let mut moments: Option<[Moments; 2]> = None;
         let mut t = 0u64;
         let mut loss = 0.0;
