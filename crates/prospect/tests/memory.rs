@@ -489,6 +489,14 @@ fn stored_images_are_fixed_points_of_the_generative_pcn() {
     let x = digits_like(8, side, 51);
     let mut g = Gpcn::new(small_gpcn(), side * side, 1).unwrap();
     let before = g.energy(&x).unwrap();
+    // the energy is per image: the query's total energy over the 8 images, divided by 8
+    let mut ws = prospect::Workspace::new(&g.net, 8);
+    let image = g.net.topo.node("image").unwrap();
+    let cfg =
+        prospect::InferenceConfig { steps: g.cfg.steps, gamma: g.cfg.gamma, ..Default::default() };
+    let total =
+        g.net.query(&mut ws, &[(image, prospect::Given::Data(&x))], &cfg).unwrap().final_energy;
+    assert!(before > 0.0 && (before - total / 8.0).abs() < 1e-9 * total, "{before} vs {total} / 8");
     let stats = g.store(&x).unwrap();
     let after = g.energy(&x).unwrap();
     assert!(after < 0.02 * before, "energy per image: {before} before storing, {after} after");
