@@ -520,6 +520,14 @@ fn stored_images_are_fixed_points_of_the_generative_pcn() {
     let base =
         Scores::of(&memory::mean_baseline(&memory::mean_row(&x), &q, &mask), &x, 1.0).mean_mse();
     assert!(rec < 0.5 * base, "completion MSE {rec} vs mean image {base}");
+    let recalled = g.recall(&q, &mask).unwrap();
+    for (i, (&m, (&r, &v))) in
+        mask.data().iter().zip(recalled.data().iter().zip(q.data())).enumerate()
+    {
+        if m > 0.0 {
+            assert_eq!(r, v, "known pixel {i} moved");
+        }
+    }
     // an unrelated image is not a fixed point: its energy stays high
     let other = digits_like(8, side, 52);
     let e_other = g.energy(&other).unwrap();
@@ -536,6 +544,11 @@ fn corruptions_hide_what_they_say() {
         assert_eq!(m.at(0, c), known as u8 as f32, "entry {c}");
         assert_eq!(q.at(1, c), if known { 0.7 } else { 0.0 });
     }
+    // rows int(H (1 - f)).. are hidden, as the reference: 28 rows at 0.3 keep 19 (not 20)
+    let mnist = ImageShape { channels: 1, height: 28, width: 28 };
+    let (_, m) =
+        Corruption::Bottom { fraction: 0.3 }.apply(&Tensor::full(1, 784, 0.5), mnist, 0).unwrap();
+    assert_eq!(m.data().iter().filter(|&&v| v > 0.0).count(), 19 * 28);
     let (_, m) = Corruption::Border { width: 1 }.apply(&x, shape, 0).unwrap();
     let known: usize = m.row(0).iter().map(|&v| v as usize).sum();
     assert_eq!(known, 4 * 3, "the 4x3 interior is known");
@@ -901,6 +914,57 @@ fn generative_pcn_graph_follows_its_settings() {
             }
             assert_eq!(edges, want);
             assert_eq!(spec.nodes.iter().map(|n| n.size).collect::<Vec<_>>(), [64, 256, 256, 784]);
+        }
+    }
+}
+
+/// The weights of one query, written out: similarities (reciprocal distances, or
+/// sum-normalised dot products), sum-normalised, separated, sum-normalised again.
+#[test]
+fn uhn_weights_are_the_normalised_separated_scores_written_out() {
+    let m = uniform(5, 7, 111);
+    let z = uniform(1, 7, 112);
+    let cases = [
+        (Similarity::Manhattan, Separation::Polynomial, 2.0),
+        (Similarity::Euclidean, Separation::Identity, 1.0),
+        (Similarity::NormalizedDot, Separation::Log, 1.0),
+        (Similarity::Manhattan, Separation::Softmax, 3.0),
+    ];
+    for (sim, sep, param) in cases {
+        let mut u = Uhn::new(
+            UhnConfig { similarity: sim, separation: sep, param, ..Default::default() },
+            7,
+        );
+        u.store(&m).unwrap();
+        let got = u.weights(z.row(0)).unwrap();
+        let raw: Vec<f64> = (0..5)
+            .map(|i| {
+                let p = m.row(i).iter().zip(z.row(0)).map(|(&a, &b)| (a as f64, b as f64));
+                match sim {
+                    Similarity::Manhattan => 1.0 / p.map(|(a, b)| (a - b).abs()).sum::<f64>(),
+                    Similarity::Euclidean => 1.0 / p.map(|(a, b)| (a - b) * (a - b)).sum::<f64>(),
+                    _ => {
+                        let sx: f64 = m.row(i).iter().map(|&v| v as f64).sum();
+                        let sz: f64 = z.row(0).iter().map(|&v| v as f64).sum();
+                        p.map(|(a, b)| a / sx * b / sz).sum::<f64>()
+                    }
+                }
+            })
+            .collect();
+        let total: f64 = raw.iter().sum();
+        let sep: Vec<f64> = raw
+            .iter()
+            .map(|v| v / total)
+            .map(|v| match sep {
+                Separation::Polynomial => v.powf(param),
+                Separation::Log => v.ln(),
+                Separation::Softmax => (param * v).exp(),
+                _ => v,
+            })
+            .collect();
+        let total: f64 = sep.iter().sum();
+        for (i, (g, w)) in got.iter().zip(sep.iter().map(|v| v / total)).enumerate() {
+            assert!((g - w).abs() < 1e-12, "{sim:?} {sep:?}: weight {i} {g} vs {w}");
         }
     }
 }
