@@ -9,11 +9,11 @@ use crate::error::Result;
 use crate::infer::InferenceConfig;
 use crate::layers::Convention;
 use crate::learn::{self, Batch};
-use crate::memory::gpcn::{Gpcn, GpcnConfig};
+use crate::memory::gpcn::{epoch_batches, Gpcn, GpcnConfig};
 use crate::memory::uhn::{Uhn, UhnConfig};
 use crate::memory::{self, Corruption, ImageShape, Memory, Scores};
 use crate::net::{MlpSpec, Net, Workspace};
-use crate::optim::{OptimConfig, OptimKind, WeightOptim};
+use crate::optim::WeightOptim;
 use crate::tensor::Tensor;
 
 /// The methods compared.
@@ -37,23 +37,14 @@ impl Autoencoder {
         sizes.push(x.cols());
         let spec = MlpSpec::new(&sizes, cfg.activation, Convention::Fw);
         let mut net: Net<f32> = Net::mlp(&spec, seed)?;
-        let opt_cfg = OptimConfig {
-            kind: OptimKind::Adamw,
-            lr: cfg.lr,
-            weight_decay: cfg.weight_decay,
-            ..Default::default()
-        };
-        let mut opt = WeightOptim::new(opt_cfg, &net)?;
+        let mut opt = WeightOptim::new(cfg.optimizer(), &net)?;
         let mut rule = learn::build::<f32>("bp", &InferenceConfig::default())?;
         let n = x.rows();
         let batch = cfg.batch.min(n);
         let mut ws = Workspace::new(&net, batch);
         let mut index = 0;
         for epoch in 0..cfg.epochs {
-            let order = crate::data::permutation(n, seed.wrapping_mul(7919) ^ epoch as u64);
-            for lo in (0..n).step_by(batch) {
-                let hi = (lo + batch).min(n);
-                let xb = Tensor::from_fn(hi - lo, x.cols(), |r, c| x.at(order[lo + r], c));
+            for xb in epoch_batches(x, batch, seed, epoch) {
                 rule.train_batch(&mut net, &mut opt, Batch { x: &xb, y: &xb, index }, &mut ws)?;
                 index += 1;
             }

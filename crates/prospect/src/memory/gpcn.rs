@@ -13,7 +13,7 @@
 use super::{check_patterns, check_query, take_tensor, Memory, StoreStats};
 use crate::error::{Error, Result};
 use crate::graph::{EdgeSpec, NodeSpec, Prior};
-use crate::infer::{Given, InferenceConfig};
+use crate::infer::{Given, InferenceConfig, InferenceStats};
 use crate::layers::{Activation, Convention};
 use crate::net::{MlpSpec, Net, Workspace};
 use crate::optim::{OptimConfig, OptimKind, WeightOptim};
@@ -116,6 +116,16 @@ impl GpcnConfig {
         Ok(())
     }
 
+    /// The weight optimiser: AdamW at `lr` with decoupled decay `weight_decay`.
+    pub fn optimizer(&self) -> OptimConfig {
+        OptimConfig {
+            kind: OptimKind::Adamw,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            ..Default::default()
+        }
+    }
+
     /// The graph: `latent → h1 → … → image` (`dim` pixels).
     pub fn spec(&self, dim: usize) -> MlpSpec {
         let mut names = vec!["latent".to_string()];
@@ -155,6 +165,17 @@ impl GpcnConfig {
     }
 }
 
+/// The batches of one training epoch: the rows of `x` in a shuffle seeded by `seed` and the
+/// epoch, `batch` at a time (the last one shorter).
+pub fn epoch_batches(x: &Tensor<f32>, batch: usize, seed: u64, epoch: usize) -> Vec<Tensor<f32>> {
+    let n = x.rows();
+    let order = crate::data::permutation(n, seed.wrapping_mul(7919) ^ epoch as u64);
+    order
+        .chunks(batch.max(1))
+        .map(|rows| Tensor::from_fn(rows.len(), x.cols(), |r, c| x.at(rows[r], c)))
+        .collect()
+}
+
 /// The generative PCN memory.
 #[derive(Debug)]
 pub struct Gpcn {
@@ -187,9 +208,7 @@ impl Gpcn {
     /// # Errors
     /// [`Error::NonFinite`] if inference diverges.
     pub fn energy(&self, patterns: &Tensor<f32>) -> Result<f64> {
-        let mut ws = Workspace::new(&self.net, patterns.rows());
-        let s =
-            self.net.query(&mut ws, &[(self.image(), Given::Data(patterns))], &self.train_cfg())?;
+        let (_, s) = self.clamped(patterns)?;
         Ok(s.final_energy / patterns.rows() as f64)
     }
 
@@ -199,10 +218,16 @@ impl Gpcn {
     /// # Errors
     /// [`Error::NonFinite`] if inference diverges.
     pub fn reconstruct(&self, patterns: &Tensor<f32>) -> Result<Tensor<f32>> {
+        let (mut ws, _) = self.clamped(patterns)?;
+        Ok(std::mem::take(&mut ws.mu[self.image()]))
+    }
+
+    /// Training-style inference on `patterns` in a fresh workspace.
+    fn clamped(&self, patterns: &Tensor<f32>) -> Result<(Workspace<f32>, InferenceStats)> {
         let mut ws = Workspace::new(&self.net, patterns.rows());
-        let image = self.image();
-        self.net.query(&mut ws, &[(image, Given::Data(patterns))], &self.train_cfg())?;
-        Ok(ws.mu[image].clone())
+        let s =
+            self.net.query(&mut ws, &[(self.image(), Given::Data(patterns))], &self.train_cfg())?;
+        Ok((ws, s))
     }
 
     fn train_cfg(&self) -> InferenceConfig {
@@ -237,13 +262,7 @@ impl Memory for Gpcn {
         check_patterns(self.dim, patterns)?;
         // A fresh network each store: the memory holds exactly these patterns.
         self.net = Net::mlp(&self.cfg.spec(self.dim), self.seed)?;
-        let opt_cfg = OptimConfig {
-            kind: OptimKind::Adamw,
-            lr: self.cfg.lr,
-            weight_decay: self.cfg.weight_decay,
-            ..Default::default()
-        };
-        let mut opt = WeightOptim::new(opt_cfg, &self.net)?;
+        let mut opt = WeightOptim::new(self.cfg.optimizer(), &self.net)?;
         let n = patterns.rows();
         let batch = self.cfg.batch.min(n);
         let mut ws = Workspace::new(&self.net, batch);
@@ -252,11 +271,8 @@ impl Memory for Gpcn {
         let mut loss = 0.0;
         let mut index = 0;
         for epoch in 0..self.cfg.epochs {
-            let order = crate::data::permutation(n, self.seed.wrapping_mul(7919) ^ epoch as u64);
             let mut energy = 0.0;
-            for lo in (0..n).step_by(batch) {
-                let hi = (lo + batch).min(n);
-                let xb = Tensor::from_fn(hi - lo, self.dim, |r, c| patterns.at(order[lo + r], c));
+            for xb in epoch_batches(patterns, batch, self.seed, epoch) {
                 let s = self.net.query(&mut ws, &[(image, Given::Data(&xb))], &cfg).map_err(
                     |e| match e {
                         Error::NonFinite { step, layer, what, .. } => {
@@ -266,7 +282,7 @@ impl Memory for Gpcn {
                     },
                 )?;
                 self.net.param_grads(&mut ws);
-                opt.step(&mut self.net, &ws.grads, hi - lo);
+                opt.step(&mut self.net, &ws.grads, xb.rows());
                 opt.end_batch();
                 energy += s.final_energy;
                 index += 1;
