@@ -316,12 +316,13 @@ fn queries_clamp_mask_and_initialise_any_subset() {
     let init = [(a, Given::Data(&xa)), (d, Given::Init(&xd))];
     net.query(&mut ws, &init, &cfg).unwrap();
     assert_ne!(ws.x[d].data(), xd.data());
-    let bad = InferenceConfig {
-        free_init: prospect::graph::FreeInit::Normal { std: -1.0 },
-        ..cfg.clone()
-    };
-    let err = net.query(&mut ws, &[(a, Given::Data(&xa))], &bad).unwrap_err().to_string();
-    assert!(err.contains("inference.free_init.std"), "{err}");
+    // a zero std is no random start either (rand_distr would accept it)
+    for std in [-1.0, 0.0] {
+        let bad =
+            InferenceConfig { free_init: prospect::graph::FreeInit::Normal { std }, ..cfg.clone() };
+        let err = net.query(&mut ws, &[(a, Given::Data(&xa))], &bad).unwrap_err().to_string();
+        assert!(err.contains("inference.free_init.std"), "{std}: {err}");
+    }
     let err = net.query(&mut ws, &[], &cfg).unwrap_err().to_string();
     assert!(err.contains("nothing given"), "{err}");
     let err = net
