@@ -111,12 +111,21 @@ fn default_train_writes_a_complete_run_and_learns_the_digits() {
 fn a_bad_preset_lists_the_presets() {
     let err = fails(&run(&["train", "--preset", "nope", "-q"]));
     assert!(err.contains("unknown preset `nope`"), "{err}");
-    for p in ["digits-mlp", "mnist-mlp-pcx", "fmnist-mlp-pcx", "mnist-mlp-bp", "digits-graph"] {
+    for p in [
+        "digits-mlp",
+        "mnist-mlp-pcx",
+        "fmnist-mlp-pcx",
+        "mnist-mlp-bp",
+        "digits-graph",
+        "digits-cnn",
+        "mnist-cnn",
+        "cifar10-vgg5",
+    ] {
         assert!(err.contains(p), "{err}");
     }
     let out = run(&["presets"]);
     let list = text(&out.stdout);
-    assert_eq!(list.lines().count(), 5, "{list}");
+    assert_eq!(list.lines().count(), 10, "{list}");
     assert!(list.lines().next().unwrap().contains("(default)"), "{list}");
     let out = run(&["presets", "--show", "mnist-mlp-pcx"]);
     assert!(text(&out.stdout).contains("gamma = 0.0105"), "{}", text(&out.stdout));

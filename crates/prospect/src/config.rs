@@ -42,6 +42,17 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     ("fmnist-mlp-pcx", "the PCX benchmark's Fashion-MNIST MLP: same net, T=5, AdamW, 6 epochs"),
     ("mnist-mlp-bp", "the mnist-mlp-pcx network and schedule trained by backprop (baseline)"),
+    ("digits-cnn", "PC CNN on the bundled digits: conv 3x3 + max-pool -> dense, seconds"),
+    (
+        "mnist-cnn",
+        "PC CNN on MNIST: conv 3x3 16 + pool, conv 3x3 32 + pool, dense 128, 10; GELU, T=8",
+    ),
+    ("fmnist-cnn", "the mnist-cnn network and schedule on Fashion-MNIST"),
+    (
+        "cifar10-vgg5",
+        "PCX's VGG-5 (conv 128-256-512-512 + pools, linear) on CIFAR-10, PC-CE, T=8; user data",
+    ),
+    ("cifar100-vgg5", "PCX's VGG-5 on CIFAR-100, PC-CE, hard-tanh stand-in tanh, T=12; user data"),
     (
         "digits-graph",
         "PC on a graph with cycles on the bundled digits: image <-> hidden <-> label, T=100",
@@ -90,6 +101,13 @@ pub struct DataConfig {
     pub scale: Scaling,
     /// Fraction of the training split held out for validation (0 = none).
     pub validation: f64,
+    /// `[data.augment]`: random crop and flip of training images (seeded; off by default).
+    #[serde(skip_serializing_if = "is_off")]
+    pub augment: crate::data::Augment,
+}
+
+fn is_off(a: &crate::data::Augment) -> bool {
+    !a.is_on()
 }
 
 impl Default for DataConfig {
@@ -99,6 +117,7 @@ impl Default for DataConfig {
             dir: None,
             scale: Scaling::Unit,
             validation: 0.0,
+            augment: crate::data::Augment::default(),
         }
     }
 }
@@ -295,6 +314,102 @@ fn mnist_mlp_bp() -> RunConfig {
     c
 }
 
+/// A chain of conv (3×3, padding 1) + 2×2 max-pool blocks from an image node, then dense
+/// edges through `hidden` widths to `classes`; every edge ends in a value node.
+fn cnn_spec(
+    input: [usize; 3],
+    channels: &[usize],
+    hidden: &[usize],
+    classes: usize,
+    act: Activation,
+) -> MlpSpec {
+    use crate::graph::{EdgeSpec, NodeSpec, PoolSpec};
+    let mut nodes = vec![NodeSpec::image("image", input, Activation::Identity)];
+    let mut edges = Vec::new();
+    let [_, mut h, mut w] = input;
+    for (i, &c) in channels.iter().enumerate() {
+        (h, w) = (h / 2, w / 2);
+        let name = format!("conv{}", i + 1);
+        let mut e = EdgeSpec::with_kernel(&nodes[i].name, &name, "conv", 3);
+        e.padding = Some(1);
+        e.pool = Some(PoolSpec { kind: crate::layers::PoolKind::Max, size: 2, stride: None });
+        edges.push(e);
+        nodes.push(NodeSpec::image(&name, [c, h, w], act));
+    }
+    for (i, &d) in hidden.iter().enumerate() {
+        let name = format!("fc{}", i + 1);
+        edges.push(EdgeSpec::new(&nodes[nodes.len() - 1].name, &name));
+        nodes.push(NodeSpec::new(&name, d, act));
+    }
+    edges.push(EdgeSpec::new(&nodes[nodes.len() - 1].name, "label"));
+    nodes.push(NodeSpec::new("label", classes, Activation::Identity));
+    MlpSpec { sizes: vec![], convention: Convention::Fw, nodes, edges, ..Default::default() }
+}
+
+/// PC CNN on the bundled digits (tests and a first look; seconds).
+fn digits_cnn() -> RunConfig {
+    let mut c = digits_mlp();
+    c.preset = "digits-cnn".into();
+    c.model = cnn_spec([1, 8, 8], &[8], &[], 10, Activation::Gelu);
+    c.train.epochs = 10;
+    c
+}
+
+/// A small PC CNN on MNIST (f(Wx+b), GELU, T = 8, AdamW with warm-up and cosine decay).
+fn mnist_cnn() -> RunConfig {
+    let mut c = mnist_mlp_pcx();
+    c.preset = "mnist-cnn".into();
+    c.model = cnn_spec([1, 28, 28], &[16, 32], &[128], 10, Activation::Gelu);
+    c.model.init = Init::TorchDefault;
+    c.inference.gamma = 0.02;
+    c.inference.momentum = 0.5;
+    c.optimizer.lr = 1e-3;
+    c.optimizer.weight_decay = 1e-4;
+    c.train.epochs = 10;
+    c
+}
+
+/// The mnist-cnn network and schedule on Fashion-MNIST.
+fn fmnist_cnn() -> RunConfig {
+    let mut c = mnist_cnn();
+    c.preset = "fmnist-cnn".into();
+    c.data.name = "fashion-mnist".into();
+    c
+}
+
+/// PCX's VGG-5 (Pinchetti et al. 2024, `examples/s4_1_discriminative_mode/VGG5`, tag
+/// v0.6.1-public): conv 3×3 pad 1 → activation → 2×2 max-pool with 128, 256, 512, 512
+/// channels, one linear layer, cross-entropy output (PC-CE), Equinox's default init, node SGD
+/// with momentum, AdamW with warm-up and cosine decay, batch 128, 50 epochs.
+fn vgg5(classes: usize) -> RunConfig {
+    let mut c = mnist_mlp_pcx();
+    let (name, act, t, gamma, mom, lr, wd) = if classes == 10 {
+        ("cifar10", Activation::Gelu, 8, 0.014708, 0.05, 2.641e-4, 1.211e-5)
+    } else {
+        ("cifar100", Activation::Tanh, 12, 0.011511, 0.25, 2.155e-4, 7.599e-3)
+    };
+    c.preset = format!("{name}-vgg5");
+    c.data = DataConfig {
+        name: name.into(),
+        scale: Scaling::Standardize,
+        augment: crate::data::Augment { crop: 4, flip: true },
+        ..Default::default()
+    };
+    c.model = cnn_spec([3, 32, 32], &[128, 256, 512, 512], &[], classes, act);
+    c.model.init = Init::TorchDefault;
+    c.model.output_energy = EnergyKind::CrossEntropy;
+    if let Some(label) = c.model.nodes.last_mut() {
+        label.energy = EnergyKind::CrossEntropy;
+    }
+    c.inference.steps = t;
+    c.inference.gamma = gamma;
+    c.inference.momentum = mom;
+    c.optimizer.lr = lr;
+    c.optimizer.weight_decay = wd;
+    c.train.epochs = 50;
+    c
+}
+
 /// Names of the presets, comma-separated (for messages).
 pub fn preset_names() -> String {
     PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
@@ -311,6 +426,11 @@ pub fn preset(name: &str) -> Result<RunConfig> {
         "fmnist-mlp-pcx" => fmnist_mlp_pcx(),
         "mnist-mlp-bp" => mnist_mlp_bp(),
         "digits-graph" => digits_graph(),
+        "digits-cnn" => digits_cnn(),
+        "mnist-cnn" => mnist_cnn(),
+        "fmnist-cnn" => fmnist_cnn(),
+        "cifar10-vgg5" => vgg5(10),
+        "cifar100-vgg5" => vgg5(100),
         _ => {
             return Err(Error::config(
                 "preset",

@@ -255,25 +255,71 @@ pub enum FreeInit {
 
 /// A node as written in `[[model.nodes]]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "NodeToml")]
 pub struct NodeSpec {
     /// Unique name.
     pub name: String,
-    /// Features per example.
+    /// Features per example (`C·H·W` for an image node).
     pub size: usize,
+    /// Image shape `[C, H, W]` of the node's values, stored per example in HWC order (the
+    /// layout convolution edges read and write); `None` for a feature vector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shape: Option<[usize; 3]>,
     /// Energy of the node's prediction error (default gaussian).
-    #[serde(default)]
     pub energy: EnergyKind,
     /// Precision of the energy (default 1).
-    #[serde(default = "one")]
     pub precision: f64,
     /// Activation of the prediction: inside each in-edge (`w_f`: `W f(x_src)`) or of the sum
     /// (`f_w`: `f(sum W x_src + b)`); default identity.
-    #[serde(default = "identity")]
     pub activation: Activation,
     /// Prediction of a node without in-edges: `none` (no energy), `zero`, or `learned`.
-    #[serde(default)]
     pub prior: Prior,
+}
+
+/// A node as written in TOML: `size`, or `shape` (whose product is the size), or both.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeToml {
+    name: String,
+    #[serde(default)]
+    size: Option<usize>,
+    #[serde(default)]
+    shape: Option<[usize; 3]>,
+    #[serde(default)]
+    energy: EnergyKind,
+    #[serde(default = "one")]
+    precision: f64,
+    #[serde(default = "identity")]
+    activation: Activation,
+    #[serde(default)]
+    prior: Prior,
+}
+
+impl TryFrom<NodeToml> for NodeSpec {
+    type Error = String;
+
+    fn try_from(n: NodeToml) -> std::result::Result<Self, String> {
+        let size = match (n.size, n.shape) {
+            (Some(s), Some(sh)) if s != sh.iter().product::<usize>() => {
+                return Err(format!(
+                    "node `{}`: size {s} differs from the product of shape {sh:?}",
+                    n.name
+                ))
+            }
+            (Some(s), _) => s,
+            (None, Some(sh)) => sh.iter().product(),
+            (None, None) => return Err(format!("node `{}`: give `size` or `shape`", n.name)),
+        };
+        Ok(Self {
+            name: n.name,
+            size,
+            shape: n.shape,
+            energy: n.energy,
+            precision: n.precision,
+            activation: n.activation,
+            prior: n.prior,
+        })
+    }
 }
 
 impl NodeSpec {
@@ -282,18 +328,46 @@ impl NodeSpec {
         Self {
             name: name.into(),
             size,
+            shape: None,
             energy: EnergyKind::Gaussian,
             precision: 1.0,
             activation,
             prior: Prior::None,
         }
     }
+
+    /// An image node `[C, H, W]` (HWC per example) with this name and activation.
+    pub fn image(name: &str, shape: [usize; 3], activation: Activation) -> Self {
+        Self { shape: Some(shape), ..Self::new(name, shape.iter().product(), activation) }
+    }
+
+    /// The node's image shape; a feature vector of width `d` is `[d, 1, 1]`.
+    pub fn chw(&self) -> [usize; 3] {
+        self.shape.unwrap_or([self.size, 1, 1])
+    }
 }
 
 impl EdgeSpec {
     /// A dense edge `from -> to` with the default name and bias.
     pub fn new(from: &str, to: &str) -> Self {
-        Self { from: from.into(), to: to.into(), name: None, kind: dense(), bias: None }
+        Self {
+            from: from.into(),
+            to: to.into(),
+            name: None,
+            kind: dense(),
+            bias: None,
+            kernel: None,
+            stride: None,
+            padding: None,
+            dilation: None,
+            output_padding: None,
+            pool: None,
+        }
+    }
+
+    /// An edge of `kind` with a `kernel`, other settings default.
+    pub fn with_kernel(from: &str, to: &str, kind: &str, kernel: usize) -> Self {
+        Self { kind: kind.into(), kernel: Some(kernel), ..Self::new(from, to) }
     }
 }
 
@@ -329,12 +403,44 @@ pub struct EdgeSpec {
     /// Name (default `{from}->{to}`).
     #[serde(default)]
     pub name: Option<String>,
-    /// Layer kind (only `dense` for now).
+    /// Layer kind: `dense`, `conv`, `conv_transpose`, `max_pool`, `avg_pool`, `flatten`
+    /// (a reshape between nodes of one size) or `identity`.
     #[serde(default = "dense")]
     pub kind: String,
     /// Whether the edge adds a bias (default: only the first in-edge of a node has one).
     #[serde(default)]
     pub bias: Option<bool>,
+    /// Square kernel (conv, conv_transpose) or window (pools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<usize>,
+    /// Stride (default 1; pools: the window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stride: Option<usize>,
+    /// Zero padding on each side (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub padding: Option<usize>,
+    /// Dilation (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dilation: Option<usize>,
+    /// Extra rows and columns at the bottom/right of a transposed convolution (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_padding: Option<usize>,
+    /// Pooling after a convolution's activation: `{ kind = "max" | "avg", size, stride }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolSpec>,
+}
+
+/// Pooling applied at the end of a convolution edge (PCX's conv → activation → pool block).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// `max` or `avg`.
+    pub kind: crate::layers::PoolKind,
+    /// Window.
+    pub size: usize,
+    /// Stride (default: the window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stride: Option<usize>,
 }
 
 fn dense() -> String {
@@ -388,21 +494,11 @@ pub fn validate_spec(spec: &crate::net::MlpSpec) -> Result<()> {
     for (k, e) in spec.edges.iter().enumerate() {
         known(format!("model.edges[{k}].from"), &e.from)?;
         known(format!("model.edges[{k}].to"), &e.to)?;
-        if e.kind != "dense" && e.kind != "identity" {
-            return Err(Error::config(
-                format!("model.edges[{k}].kind"),
-                format!("unknown edge kind `{}`; valid: dense, identity", e.kind),
-            ));
-        }
-        if e.kind == "identity" {
-            let size = |n: &str| spec.nodes.iter().find(|x| x.name == n).map(|x| x.size);
-            if size(&e.from) != size(&e.to) {
-                return Err(Error::config(
-                    format!("model.edges[{k}].kind"),
-                    "an identity edge joins nodes of the same size",
-                ));
-            }
-        }
+        let shape = |n: &str| spec.nodes.iter().find(|x| x.name == n).map(NodeSpec::chw);
+        let (src, dst) = (shape(&e.from).expect("known"), shape(&e.to).expect("known"));
+        crate::layers::edge::plan(e, src, dst).map_err(|m| {
+            Error::config(format!("model.edges[{k}]"), format!("`{}`: {m}", edge_name(e)))
+        })?;
         let name = edge_name(e);
         if edge_names.contains(&name) {
             return Err(Error::config(
@@ -481,17 +577,18 @@ pub fn level(spec: &crate::net::MlpSpec) -> Result<crate::net::MlpSpec> {
                 made.push(name.clone());
                 out.nodes.push(NodeSpec {
                     name: name.clone(),
+                    size: src.size,
+                    shape: src.shape,
                     energy: EnergyKind::Gaussian,
                     precision: 1.0,
                     prior: Prior::None,
                     ..src.clone()
                 });
                 out.edges.push(EdgeSpec {
-                    from: prev.clone(),
-                    to: name.clone(),
                     name: Some(format!("{prev}=>{name}")),
                     kind: "identity".into(),
                     bias: Some(false),
+                    ..EdgeSpec::new(&prev, &name)
                 });
             }
             prev = name;
@@ -513,6 +610,7 @@ pub fn build<T: crate::tensor::Scalar>(
     spec: &crate::net::MlpSpec,
     seed: u64,
 ) -> Result<crate::net::Net<T>> {
+    use crate::layers::edge::{EdgeBuild, Plan};
     use crate::layers::{Dense, IdentityMap, Layer, PriorMean};
     use rand::SeedableRng;
     validate_spec(spec)?;
@@ -566,15 +664,24 @@ pub fn build<T: crate::tensor::Scalar>(
             Convention::Fw if nodes[dst].act.is_some() => Activation::Identity,
             Convention::Fw => spec.nodes[dst].activation,
         };
-        let bias = e.bias.unwrap_or(spec.bias && first_in[dst]);
-        first_in[dst] = false;
-        let (d_in, d_out) = (spec.nodes[src].size, spec.nodes[dst].size);
-        let mut d = Dense::<T>::new(d_in, d_out, act, spec.convention, bias, spec.init, &mut rng);
-        if src == dst {
-            d = d.with_zero_diag();
+        let plan = crate::layers::edge::plan(e, spec.nodes[src].chw(), spec.nodes[dst].chw())
+            .map_err(|m| Error::config("model.edges", m))?;
+        let has_params = matches!(plan, Plan::Dense | Plan::Conv { .. });
+        let bias = has_params && e.bias.unwrap_or(spec.bias && first_in[dst]);
+        if has_params {
+            first_in[dst] = false;
         }
+        let d = (spec.nodes[src].size, spec.nodes[dst].size);
+        let how = EdgeBuild { act, conv: spec.convention, bias, init: spec.init, d };
+        let layer: Box<dyn Layer<T>> = match plan {
+            Plan::Dense if src == dst => Box::new(
+                Dense::<T>::new(d.0, d.1, act, spec.convention, bias, spec.init, &mut rng)
+                    .with_zero_diag(),
+            ),
+            plan => plan.build(how, &mut rng),
+        };
         edges.push(EdgeInfo { name: edge_name(e), src: Some(src), dst });
-        layers.push(Box::new(d));
+        layers.push(layer);
     }
     let (inp, out) = io_names(spec);
     let topo = Topology::new(nodes, edges, idx(&inp), idx(&out))?;

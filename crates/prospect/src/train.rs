@@ -95,6 +95,26 @@ pub fn load_data(cfg: &RunConfig) -> Result<Prepared> {
 /// # Errors
 /// [`Error::Data`] if normalisation fails.
 pub fn prepare(cfg: &RunConfig, mut train: Dataset, mut test: Dataset) -> Result<Prepared> {
+    let image = input_image(cfg);
+    if let Some(shape) = image {
+        if shape != train.shape {
+            return Err(Error::config(
+                "model.nodes",
+                format!(
+                    "the input node's shape is {shape:?} but {} images are [C, H, W] = {:?}",
+                    cfg.data.name, train.shape
+                ),
+            ));
+        }
+        train.to_hwc();
+        test.to_hwc();
+    }
+    if cfg.data.augment.is_on() && image.is_none() {
+        return Err(Error::config(
+            "data.augment",
+            "augmentation needs an image input node (`shape = [C, H, W]` on the input node)",
+        ));
+    }
     let mut val = None;
     if cfg.data.validation > 0.0 {
         let (t, v) =
@@ -124,6 +144,13 @@ pub fn prepare(cfg: &RunConfig, mut train: Dataset, mut test: Dataset) -> Result
         }
     }
     Ok(Prepared { train, val, test })
+}
+
+/// The `[C, H, W]` shape of the model's input node, when it is an image node.
+pub fn input_image(cfg: &RunConfig) -> Option<[usize; 3]> {
+    let m = &cfg.model;
+    let name = m.input.clone().or_else(|| m.nodes.first().map(|n| n.name.clone()))?;
+    m.nodes.iter().find(|n| n.name == name).and_then(|n| n.shape)
 }
 
 /// A dataset as tensors: inputs `[n, d_0]` and one-hot targets `[n, classes]`.
@@ -271,6 +298,8 @@ pub struct Trainer {
     perm: Vec<usize>,
     epoch: usize,
     batches_per_epoch: usize,
+    /// `[H, W, C]` of the input images and one image of scratch, when augmenting.
+    augment: Option<([usize; 3], Vec<f32>)>,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -386,6 +415,9 @@ impl Trainer {
             perm: (0..n).collect(),
             epoch: 0,
             batches_per_epoch: batches,
+            augment: input_image(&cfg)
+                .filter(|_| cfg.data.augment.is_on())
+                .map(|[c, h, w]| ([h, w, c], vec![0.0; c * h * w])),
             cfg,
             net,
             opt,
@@ -461,6 +493,10 @@ impl Trainer {
             };
             gather(x, &self.train.x, &self.perm[from..to]);
             gather(y, &self.train.y, &self.perm[from..to]);
+            if let Some((hwc, scratch)) = self.augment.as_mut() {
+                let seed = mix(epoch_seed(self.cfg.train.seed, e) ^ mix(b as u64 + 1));
+                self.cfg.data.augment.apply(x.data_mut(), *hwc, seed, scratch);
+            }
             lr = self.opt.lr();
             let batch = Batch { x: &*x, y: &*y, index: e * nb + b };
             match self.rule.train_batch(&mut self.net, &mut self.opt, batch, ws) {

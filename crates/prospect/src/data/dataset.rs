@@ -205,6 +205,25 @@ impl Dataset {
         self.labels.is_empty()
     }
 
+    /// Reorders every image from CHW (as loaded) to HWC (as convolution edges read them);
+    /// single-channel data is unchanged. The `shape` field keeps `(C, H, W)`.
+    pub fn to_hwc(&mut self) {
+        let [c, h, w] = self.shape;
+        if c <= 1 {
+            return;
+        }
+        let size = c * h * w;
+        let mut tmp = vec![0.0; size];
+        for row in self.x.chunks_exact_mut(size) {
+            tmp.copy_from_slice(row);
+            for ch in 0..c {
+                for p in 0..h * w {
+                    row[p * c + ch] = tmp[ch * h * w + p];
+                }
+            }
+        }
+    }
+
     /// Features per example (C·H·W).
     pub fn features(&self) -> usize {
         self.shape[0] * self.shape[1] * self.shape[2]

@@ -17,6 +17,7 @@
 //! # Ok::<(), prospect::data::DataError>(())
 //! ```
 
+pub mod augment;
 pub mod cifar;
 pub mod csv;
 mod dataset;
@@ -32,6 +33,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+pub use augment::Augment;
 pub use cifar::CifarKind;
 pub use dataset::{min_max, one_hot, permutation, Batch, Batches, Dataset, NormMode, Normalizer};
 pub use drift::LabelDrift;

@@ -77,17 +77,11 @@ impl<T: Scalar> Layer<T> for Dense<T> {
     }
 
     fn for_each_param(&self, f: &mut dyn FnMut(&'static str, &Tensor<T>)) {
-        f("weight", &self.weight);
-        if let Some(b) = &self.bias {
-            f("bias", b);
-        }
+        super::visit_weight_bias(&self.weight, self.bias.as_ref(), f);
     }
 
     fn for_each_param_mut(&mut self, f: &mut dyn FnMut(&'static str, &mut Tensor<T>)) {
-        f("weight", &mut self.weight);
-        if let Some(b) = &mut self.bias {
-            f("bias", b);
-        }
+        super::visit_weight_bias_mut(&mut self.weight, self.bias.as_mut(), f);
     }
 
     fn alloc_ws(&self, batch: usize) -> LayerWs<T> {

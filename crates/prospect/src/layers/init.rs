@@ -18,10 +18,13 @@ pub enum Init {
     KaimingNormal,
     /// Uniform on `±sqrt(6 / fan_in)` (He).
     KaimingUniform,
+    /// Uniform on `±1 / sqrt(fan_in)` (PyTorch's and Equinox's default for linear and conv).
+    TorchDefault,
 }
 
 /// Names accepted for [`Init`] in configs.
-pub const INIT_NAMES: &str = "xavier_normal, xavier_uniform, kaiming_normal, kaiming_uniform";
+pub const INIT_NAMES: &str =
+    "xavier_normal, xavier_uniform, kaiming_normal, kaiming_uniform, torch_default";
 
 impl Init {
     /// A `[fan_out, fan_in]` matrix drawn from this initialiser.
@@ -29,6 +32,19 @@ impl Init {
         self,
         fan_out: usize,
         fan_in: usize,
+        rng: &mut R,
+    ) -> Tensor<T> {
+        self.sample_fans(fan_out, fan_in, fan_in, fan_out, rng)
+    }
+
+    /// A `[rows, cols]` matrix drawn with the given fans (a convolution's fans count its
+    /// kernel taps: `fan_in = kh·kw·C_in`, `fan_out = kh·kw·C_out`).
+    pub fn sample_fans<T: Scalar, R: Rng + ?Sized>(
+        self,
+        rows: usize,
+        cols: usize,
+        fan_in: usize,
+        fan_out: usize,
         rng: &mut R,
     ) -> Tensor<T> {
         let (fi, fo) = (fan_in as f64, fan_out as f64);
@@ -51,8 +67,13 @@ impl Init {
                 let d = Uniform::new(-l, l).expect("finite bounds");
                 Box::new(move |r| d.sample(r))
             }
+            Init::TorchDefault => {
+                let l = (1.0 / fi.max(1.0)).sqrt();
+                let d = Uniform::new(-l, l).expect("finite bounds");
+                Box::new(move |r| d.sample(r))
+            }
         };
-        Tensor::from_fn(fan_out, fan_in, |_, _| T::of(draw(rng)))
+        Tensor::from_fn(rows, cols, |_, _| T::of(draw(rng)))
     }
 }
 
@@ -70,6 +91,7 @@ mod tests {
             (Init::XavierUniform, 2.0 / 800.0),
             (Init::KaimingNormal, 2.0 / 500.0),
             (Init::KaimingUniform, 2.0 / 500.0),
+            (Init::TorchDefault, 1.0 / 1500.0),
         ] {
             let w: Tensor<f64> = init.sample(fo, fi, &mut rng);
             let n = w.len() as f64;

@@ -5,16 +5,25 @@
 //! `g = dE/dmu` returns `dE/dx_in` (the input VJP) and `dE/dθ` (the parameter gradients).
 
 mod activation;
+mod conv;
+mod conv_transpose;
 mod dense;
+pub mod edge;
 mod identity;
 mod init;
+mod pool;
 mod prior;
+mod sequential;
 
 pub use activation::{Activation, ACTIVATION_NAMES};
+pub use conv::{Conv2d, Geometry};
+pub use conv_transpose::{transposed_size, ConvTranspose2d};
 pub use dense::{Convention, Dense};
-pub use identity::IdentityMap;
+pub use identity::{ActMap, IdentityMap};
 pub use init::{Init, INIT_NAMES};
+pub use pool::{Pool2d, PoolKind};
 pub use prior::PriorMean;
+pub use sequential::Sequential;
 
 use crate::tensor::{Accum, Scalar, Tensor};
 use std::fmt::Debug;
@@ -32,6 +41,18 @@ pub struct LayerWs<T: Scalar> {
     pub delta: Tensor<T>,
     /// Temporary of the input's shape.
     pub tmp: Tensor<T>,
+    /// Image patches of a convolution's input, `[pixels, kh·kw·C]`.
+    pub col: Tensor<T>,
+    /// Patches of an error (input VJP of a convolution, parameter VJP of a transposed one).
+    pub gcol: Tensor<T>,
+    /// Arg-max positions of a max-pooling.
+    pub idx: Vec<u32>,
+    /// Workspaces of the ops of a [`Sequential`] edge.
+    pub sub: Vec<LayerWs<T>>,
+    /// Intermediate values of a [`Sequential`] edge (outputs of all ops but the last).
+    pub bufs: Vec<Tensor<T>>,
+    /// Errors at those intermediate values.
+    pub gbufs: Vec<Tensor<T>>,
 }
 
 /// A layer of a predictive coding network (and of its feed-forward twin).
@@ -83,4 +104,28 @@ pub fn zeros_like_params<T: Scalar>(layer: &dyn Layer<T>) -> Vec<Tensor<T>> {
     let mut v = Vec::new();
     layer.for_each_param(&mut |_, p| v.push(Tensor::zeros(p.rows(), p.cols())));
     v
+}
+
+/// Visits a weight and an optional bias as `weight`, `bias`.
+pub(crate) fn visit_weight_bias<T: Scalar>(
+    w: &Tensor<T>,
+    b: Option<&Tensor<T>>,
+    f: &mut dyn FnMut(&'static str, &Tensor<T>),
+) {
+    f("weight", w);
+    if let Some(b) = b {
+        f("bias", b);
+    }
+}
+
+/// Visits a weight and an optional bias mutably, as [`visit_weight_bias`].
+pub(crate) fn visit_weight_bias_mut<T: Scalar>(
+    w: &mut Tensor<T>,
+    b: Option<&mut Tensor<T>>,
+    f: &mut dyn FnMut(&'static str, &mut Tensor<T>),
+) {
+    f("weight", w);
+    if let Some(b) = b {
+        f("bias", b);
+    }
 }

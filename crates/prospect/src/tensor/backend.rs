@@ -1,6 +1,6 @@
 //! The backend interface: the few operations a training batch needs.
 
-use super::{Scalar, Tensor};
+use super::{Mat, Scalar, Tensor};
 use crate::layers::Activation;
 
 /// Whether a kernel overwrites its destination or adds into it.
@@ -50,9 +50,9 @@ pub trait Backend: Send + Sync {
         &self,
         dst: &mut Tensor<T>,
         accum: Accum,
-        a: &Tensor<T>,
+        a: &impl Mat<T>,
         ta: Trans,
-        b: &Tensor<T>,
+        b: &impl Mat<T>,
         tb: Trans,
         alpha: T,
         par: Par,
@@ -93,7 +93,7 @@ pub trait Backend: Send + Sync {
     fn axpy<T: Scalar>(&self, dst: &mut Tensor<T>, alpha: T, src: &Tensor<T>);
 
     /// `dst (=|+=) alpha * column sums of src` (`dst` is `[1, cols]`).
-    fn col_sums<T: Scalar>(&self, dst: &mut Tensor<T>, accum: Accum, src: &Tensor<T>, alpha: T);
+    fn col_sums<T: Scalar>(&self, dst: &mut Tensor<T>, accum: Accum, src: &impl Mat<T>, alpha: T);
 
     /// Fused element-wise energy: for each element `(g_mu, g_x, e) = f(x, mu)`; writes the
     /// gradients and returns the sum of `e` (deterministic for a given thread count).

@@ -1,7 +1,7 @@
 //! The CPU backend: `faer` for matrix products, rayon for element-wise work.
 
 use super::backend::{Accum, Backend, Par, Trans};
-use super::{Scalar, Tensor};
+use super::{Mat, Scalar, Tensor};
 use crate::layers::Activation;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -138,9 +138,9 @@ impl Backend for Cpu {
         &self,
         dst: &mut Tensor<T>,
         accum: Accum,
-        a: &Tensor<T>,
+        a: &impl Mat<T>,
         ta: Trans,
-        b: &Tensor<T>,
+        b: &impl Mat<T>,
         tb: Trans,
         alpha: T,
         par: Par,
@@ -154,7 +154,15 @@ impl Backend for Cpu {
             Trans::N => (b.rows(), b.cols()),
             Trans::T => (b.cols(), b.rows()),
         };
-        assert_eq!(k, kb, "gemm: inner dimensions {a:?}{ta:?} x {b:?}{tb:?}");
+        assert_eq!(
+            k,
+            kb,
+            "gemm: inner dimensions [{}, {}]{ta:?} x [{}, {}]{tb:?}",
+            a.rows(),
+            a.cols(),
+            b.rows(),
+            b.cols()
+        );
         assert_eq!(dst.shape(), [m, n], "gemm: destination {dst:?} for [{m}, {n}]");
         if m == 0 || n == 0 {
             return;
@@ -301,7 +309,7 @@ impl Backend for Cpu {
         });
     }
 
-    fn col_sums<T: Scalar>(&self, dst: &mut Tensor<T>, accum: Accum, src: &Tensor<T>, alpha: T) {
+    fn col_sums<T: Scalar>(&self, dst: &mut Tensor<T>, accum: Accum, src: &impl Mat<T>, alpha: T) {
         let cols = src.cols();
         assert_eq!(dst.len(), cols, "col_sums destination");
         let dd = dst.data_mut();

@@ -215,6 +215,26 @@ impl<T: Scalar> Tensor<T> {
         self.data.resize(rows * cols, T::zero());
     }
 
+    /// Reinterprets the same elements as `[rows, cols]` (no copy, no allocation).
+    ///
+    /// # Panics
+    /// If `rows * cols` differs from the number of elements.
+    #[track_caller]
+    pub fn reshape(&mut self, rows: usize, cols: usize) {
+        assert_eq!(rows * cols, self.data.len(), "reshape {self:?} to [{rows}, {cols}]");
+        self.rows = rows;
+        self.cols = cols;
+    }
+
+    /// A read-only view of the same elements as `[rows, cols]`.
+    ///
+    /// # Panics
+    /// If `rows * cols` differs from the number of elements.
+    #[track_caller]
+    pub fn view(&self, rows: usize, cols: usize) -> View<'_, T> {
+        View::new(rows, cols, &self.data)
+    }
+
     /// Copies `src` into `self` (same shape).
     ///
     /// # Panics
@@ -270,6 +290,60 @@ impl<T: Scalar> Tensor<T> {
     /// True when every element is finite.
     pub fn all_finite(&self) -> bool {
         self.data.iter().all(|v| v.is_finite())
+    }
+}
+
+/// A borrowed row-major `[rows, cols]` matrix (e.g. a batch of images seen as pixels × channels).
+#[derive(Clone, Copy)]
+pub struct View<'a, T: Scalar> {
+    data: &'a [T],
+    rows: usize,
+    cols: usize,
+}
+
+impl<'a, T: Scalar> View<'a, T> {
+    /// Views `data` as `[rows, cols]`.
+    ///
+    /// # Panics
+    /// If `data.len() != rows * cols`.
+    #[track_caller]
+    pub fn new(rows: usize, cols: usize, data: &'a [T]) -> Self {
+        assert_eq!(data.len(), rows * cols, "view of {} elements as [{rows}, {cols}]", data.len());
+        Self { data, rows, cols }
+    }
+}
+
+/// A row-major matrix operand of the backend: a [`Tensor`] or a [`View`].
+pub trait Mat<T: Scalar> {
+    /// Number of rows.
+    fn rows(&self) -> usize;
+    /// Number of columns.
+    fn cols(&self) -> usize;
+    /// The row-major elements.
+    fn data(&self) -> &[T];
+}
+
+impl<T: Scalar> Mat<T> for Tensor<T> {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+    fn cols(&self) -> usize {
+        self.cols
+    }
+    fn data(&self) -> &[T] {
+        &self.data
+    }
+}
+
+impl<T: Scalar> Mat<T> for View<'_, T> {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+    fn cols(&self) -> usize {
+        self.cols
+    }
+    fn data(&self) -> &[T] {
+        self.data
     }
 }
 
