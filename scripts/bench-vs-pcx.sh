@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# Train the `mnist-mlp-pcx` config with prospect and with the PCX library (JAX on CPU) for
-# the same number of epochs on this machine, and compare training throughput and accuracy.
+# Train the `mnist-mlp-pcx` config with prospect and with the PCX library (JAX on CPU), and the
+# same network by backprop in plain PyTorch, for the same number of epochs on this machine, and
+# compare training throughput and accuracy (prospect/PCX and prospect/PyTorch-BP).
 #
 #   bash scripts/bench-vs-pcx.sh [EPOCHS]        (default: 1)
 #
 # Steps (each one fails with a message naming it):
 #   1. a virtual environment in .venv-bench/ with the pinned PCX stack of
-#      bench/peers/requirements-pcx.txt (reinstalled only when that file changes);
+#      bench/peers/requirements-pcx.txt and torch of bench/peers/requirements-torch.txt
+#      (each reinstalled only when its file changes);
 #   2. MNIST under $PROSPECT_DATA/mnist (default data/), via scripts/fetch-data.sh mnist;
 #   3. `cargo build --release -p prospect-cli`;
 #   4. `prospect train --preset mnist-mlp-pcx --epochs EPOCHS --quiet --out DIR`, read from
 #      DIR/metrics.jsonl (one JSON object per epoch: epoch, test_accuracy,
 #      samples_per_second, seconds);
-#   5. bench/peers/pcx_mnist_mlp.py --epochs EPOCHS (one JSON line on stdout);
-#   6. a table: library, train samples/s, test accuracy, and prospect/PCX.
+#   5. bench/peers/pcx_mnist_mlp.py --epochs EPOCHS and bench/peers/torch_mnist_mlp.py
+#      --epochs EPOCHS (one JSON line on stdout each);
+#   6. a table: library, train samples/s, test accuracy, prospect/PCX and prospect/PyTorch,
+#      with the CPU's name and widest SIMD ISA.
 #
 # Environment:
 #   PROSPECT_DATA      data root (default: <repo>/data)
@@ -82,6 +86,16 @@ else
 fi
 "$VENV/bin/python" -c 'import pcx, jax, optax, equinox' ||
     die "the PCX stack in $VENV does not import; delete $VENV and rerun"
+TREQS="$REPO/bench/peers/requirements-torch.txt"
+TSTAMP="$VENV/.requirements-torch.sha256"
+TWANT="$(sha256sum "$TREQS" | cut -d' ' -f1)"
+if ! { [ -f "$TSTAMP" ] && [ "$(cat "$TSTAMP")" = "$TWANT" ]; }; then
+    log "step $STEP: installing $TREQS"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$TREQS" ||
+        die "pip install -r $TREQS failed"
+    echo "$TWANT" >"$TSTAMP"
+fi
+"$VENV/bin/python" -c 'import torch' || die "torch in $VENV does not import; delete $VENV and rerun"
 PY="$VENV/bin/python"
 
 # 2. Data -------------------------------------------------------------------------------
@@ -168,20 +182,33 @@ JAX_PLATFORMS=cpu "$PY" "$PEER" --epochs "$EPOCHS" --data "$PROSPECT_DATA" ${PCX
 PCX_JSON="$(tail -n 1 "$WORK/pcx.out")"
 "$PY" -c 'import json, sys; json.loads(sys.argv[1])' "$PCX_JSON" 2>/dev/null ||
     die "the PCX run printed no JSON result line (got: $PCX_JSON)"
+STEP="5/6 PyTorch backprop (bench/peers/torch_mnist_mlp.py --epochs $EPOCHS)"
+log "step $STEP"
+"$PY" "$REPO/bench/peers/torch_mnist_mlp.py" --epochs "$EPOCHS" --data "$PROSPECT_DATA" >"$WORK/torch.out" ||
+    die "the PyTorch run failed (see its output above)"
+TORCH_JSON="$(tail -n 1 "$WORK/torch.out")"
+"$PY" -c 'import json, sys; json.loads(sys.argv[1])' "$TORCH_JSON" 2>/dev/null ||
+    die "the PyTorch run printed no JSON result line (got: $TORCH_JSON)"
 
 # 6. Report -----------------------------------------------------------------------------
 STEP="6/6 report"
 echo "prospect: $PROSPECT_JSON"
 echo "pcx:      $PCX_JSON"
-"$PY" - "$PROSPECT_JSON" "$PCX_JSON" <<'EOF'
+echo "pytorch:  $TORCH_JSON"
+CPU="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+ISA="$(grep -m1 -o -w 'avx512f' /proc/cpuinfo || grep -m1 -o -w 'avx2' /proc/cpuinfo || echo 'no-avx2')"
+"$PY" - "$PROSPECT_JSON" "$PCX_JSON" "$TORCH_JSON" "$CPU" "$ISA" "$(nproc)" <<'EOF'
 import json, sys
-p, x = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+p, x, t = (json.loads(a) for a in sys.argv[1:4])
 print()
 print(f"mnist-mlp-pcx, {p['epochs']} epoch(s), batch 128, T = 8, same machine")
-print(f"{'library':<10} {'train samples/s':>16} {'test accuracy':>14}")
-for r in (p, x):
-    print(f"{r['library']:<10} {r['train_samples_per_second']:>16.1f} {r['test_accuracy']:>14.4f}")
-ratio = p["train_samples_per_second"] / x["train_samples_per_second"]
-print(f"{'ratio':<10} {ratio:>15.2f}x {'prospect/PCX':>14}")
+print(f"CPU: {sys.argv[4]}; widest ISA: {sys.argv[5]}; {sys.argv[6]} cores")
+print(f"{'library':<22} {'train samples/s':>16} {'test accuracy':>14}")
+for name, r in (("prospect pc", p), ("PCX pc", x), (f"PyTorch {t['torch_version']} bp", t)):
+    print(f"{name:<22} {r['train_samples_per_second']:>16.1f} {r['test_accuracy']:>14.4f}")
+rx = p["train_samples_per_second"] / x["train_samples_per_second"]
+rt = p["train_samples_per_second"] / t["train_samples_per_second"]
+print(f"{'prospect pc / PCX':<22} {rx:>15.2f}x  (target >= 3)")
+print(f"{'prospect pc / PyTorch':<22} {rt:>15.2f}x  (target >= 1.3)")
 EOF
 STEP="done"

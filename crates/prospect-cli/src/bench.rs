@@ -7,7 +7,8 @@ use std::time::Duration;
 /// Arguments of `prospect bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Only cases whose name contains this (cases: mnist-mlp-pcx, wide-mlp).
+    /// Only cases whose name contains this (cases: mnist-mlp-pcx, wide-mlp, mnist-cnn; vgg5
+    /// only when named).
     #[arg(long, default_value = "")]
     case: String,
     /// Rules to measure, comma-separated.
@@ -30,7 +31,7 @@ pub fn run(args: Args, quiet: bool) -> Result<()> {
         prospect::tensor::set_threads(t);
     }
     let cases = prospect::bench::cases();
-    if !cases.iter().any(|c| c.name.contains(&args.case)) {
+    if prospect::bench::selected(&args.case).is_empty() {
         let names: Vec<&str> = cases.iter().map(|c| c.name).collect();
         anyhow::bail!(
             "--case `{}` matches no benchmark case (cases: {})",
@@ -45,19 +46,31 @@ pub fn run(args: Args, quiet: bool) -> Result<()> {
     let report = prospect::bench::run(&args.case, &rules, Duration::from_secs_f64(args.seconds))?;
     if !quiet {
         println!(
-            "{:<14} {:<4} {:>12} {:>13} {:>9} {:>11} {:>8}",
-            "case", "rule", "samples/s", "MFLOP/sample", "GFLOP/s", "GEMM peak", "% peak"
+            "{} threads, widest ISA {}, f32 FMA peak {:.1} GFLOP/s (analytic bound = FMA peak / FLOPs per sample)\n",
+            report.threads, report.isa, report.fma_peak_gflops
+        );
+        println!(
+            "{:<14} {:<4} {:>12} {:>13} {:>9} {:>11} {:>8} {:>9}",
+            "case",
+            "rule",
+            "samples/s",
+            "MFLOP/sample",
+            "GFLOP/s",
+            "GEMM peak",
+            "% peak",
+            "% bound"
         );
         for r in &report.rows {
             println!(
-                "{:<14} {:<4} {:>12.0} {:>13.3} {:>9.1} {:>11.1} {:>7.1}%",
+                "{:<14} {:<4} {:>12.0} {:>13.3} {:>9.1} {:>11.1} {:>7.1}% {:>8.1}%",
                 r.case,
                 r.rule,
                 r.samples_per_second,
                 r.flops_per_sample as f64 / 1e6,
                 r.gflops,
                 r.gemm_peak_gflops,
-                r.percent_of_peak
+                r.percent_of_peak,
+                r.percent_of_bound
             );
         }
         println!();

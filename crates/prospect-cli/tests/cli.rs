@@ -280,7 +280,7 @@ fn bench_reports_throughput_flops_and_ratios_as_json() {
     let out = run(&[
         "bench",
         "--case",
-        "mnist",
+        "mnist-mlp",
         "--rules",
         "bp,pc",
         "--seconds",
@@ -308,10 +308,30 @@ fn bench_reports_throughput_flops_and_ratios_as_json() {
         assert!(sps > 0.0 && row["gemm_peak_gflops"].as_f64().unwrap() > 0.0, "{row}");
         assert!((gflops - sps * flops as f64 / 1e9).abs() <= 1e-6 * gflops, "{row}");
     }
+    let fma = v["fma_peak_gflops"].as_f64().unwrap();
+    assert!(fma > 0.0 && v["isa"].as_str().is_some_and(|s| table.contains(s)), "{v}");
+    for row in rows {
+        let bound = 100.0 * row["gflops"].as_f64().unwrap() / fma;
+        assert!((row["percent_of_bound"].as_f64().unwrap() - bound).abs() < 1e-9 * bound, "{row}");
+    }
     let ratio = &v["ratios"][0];
     assert_eq!(ratio["rule"], "pc");
     let fr = ratio["flop_ratio"].as_f64().unwrap();
     assert!((fr - pc as f64 / bp as f64).abs() < 1e-12, "{ratio}");
+
+    // The CNN case: FLOPs from the mnist-cnn layer sizes (conv1 28x28 pixels x 3x3x1 x 16,
+    // conv2 14x14 x 3x3x16 x 32, fc 32·7·7 x 128, label 128 x 10).
+    let out =
+        run(&["bench", "--case", "mnist-cnn", "--rules", "bp", "--seconds", "0.02", "--json"]
+            .into_iter()
+            .chain([json.to_str().unwrap()])
+            .collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    let (first, upper) = (784 * 9 * 16, 196 * 144 * 32 + 1568 * 128 + 128 * 10);
+    let row = &v["rows"][0];
+    assert_eq!(row["flops_per_sample"].as_u64(), Some(2 * (2 * first + 3 * upper) as u64), "{row}");
+    assert!(row["percent_of_peak"].as_f64().unwrap() > 0.0, "{row}");
 
     let err = fails(&run(&["bench", "--case", "nope", "--seconds", "0.01"]));
     assert!(err.contains("matches no benchmark case") && err.contains("wide-mlp"), "{err}");

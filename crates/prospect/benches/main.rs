@@ -1,5 +1,6 @@
-//! Criterion benchmarks: one inference step, one training batch per rule, and the GEMM shapes
-//! of the benchmark cases (named as in `prospect bench`).
+//! Criterion benchmarks: one inference step, one training batch per rule, the GEMM shapes
+//! of the benchmark cases (named as in `prospect bench`; heavy cases left out), and a
+//! convolution's product in the HWC layout against the NCHW ones.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use prospect::bench::cases;
@@ -15,7 +16,7 @@ fn data(d_in: usize, d_out: usize, batch: usize) -> (Tensor<f32>, Tensor<f32>) {
 
 fn inference_step(c: &mut Criterion) {
     let mut g = c.benchmark_group("cpu/inference_step");
-    for case in cases() {
+    for case in cases().into_iter().filter(|c| !c.heavy) {
         let net: Net<f32> = Net::mlp(&case.spec, 0).unwrap();
         let (x, y) = data(net.d_in(), net.d_out(), case.batch);
         let mut ws = Workspace::new(&net, case.batch);
@@ -37,7 +38,7 @@ fn inference_step(c: &mut Criterion) {
 fn training_batch(c: &mut Criterion) {
     let mut g = c.benchmark_group("cpu/train_batch");
     g.sample_size(20);
-    for case in cases() {
+    for case in cases().into_iter().filter(|c| !c.heavy) {
         for rule in ["bp", "pc", "ipc", "zil"] {
             let mut net: Net<f32> = Net::mlp(&case.spec, 0).unwrap();
             let mut r = learn::build::<f32>(rule, &case.inference).unwrap();
@@ -83,5 +84,53 @@ fn gemm_shapes(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, inference_step, training_batch, gemm_shapes);
+/// A convolution's forward product on a batch, three ways: HWC (prospect's layout: one GEMM
+/// `patches[N·P, K] · Wᵀ` whose result is already the HWC output), NCHW per example (`N`
+/// GEMMs `W[Co, K] · patches_n[K, P]`, as a per-sample conv does) and NCHW batched (one GEMM
+/// `W · patches[K, N·P]`, then the `[Co, N, P] -> [N, Co, P]` transpose NCHW needs).
+fn conv_layout(c: &mut Criterion) {
+    let mut g = c.benchmark_group("cpu/conv_layout");
+    g.sample_size(20);
+    // (name, batch, output pixels, patch size K = 3·3·C_in, output channels)
+    let shapes =
+        [("mnist-cnn conv2", 64, 14 * 14, 9 * 16, 32), ("vgg5 conv2", 16, 16 * 16, 9 * 128, 256)];
+    for (name, n, p, k, co) in shapes {
+        let w = Tensor::full(co, k, 0.01f32);
+        g.throughput(Throughput::Elements(2 * (n * p * k * co) as u64)); // FLOPs
+        let col = Tensor::full(n * p, k, 0.5f32);
+        let mut out = Tensor::zeros(n * p, co);
+        g.bench_function(BenchmarkId::new("hwc one gemm", name), |b| {
+            b.iter(|| {
+                Cpu.gemm(&mut out, Accum::Replace, &col, Trans::N, &w, Trans::T, 1.0, Par::Auto)
+            })
+        });
+        let cols: Vec<Tensor<f32>> = (0..n).map(|_| Tensor::full(k, p, 0.5f32)).collect();
+        let mut outs: Vec<Tensor<f32>> = (0..n).map(|_| Tensor::zeros(co, p)).collect();
+        g.bench_function(BenchmarkId::new("nchw per example", name), |b| {
+            b.iter(|| {
+                for (o, x) in outs.iter_mut().zip(&cols) {
+                    Cpu.gemm(o, Accum::Replace, &w, Trans::N, x, Trans::N, 1.0, Par::Auto);
+                }
+            })
+        });
+        let colt = Tensor::full(k, n * p, 0.5f32);
+        let mut wide = Tensor::zeros(co, n * p);
+        let mut nchw = Tensor::zeros(n, co * p);
+        g.bench_function(BenchmarkId::new("nchw batched + transpose", name), |b| {
+            b.iter(|| {
+                Cpu.gemm(&mut wide, Accum::Replace, &w, Trans::N, &colt, Trans::N, 1.0, Par::Auto);
+                for ch in 0..co {
+                    let row = wide.row(ch);
+                    for e in 0..n {
+                        nchw.row_mut(e)[ch * p..(ch + 1) * p]
+                            .copy_from_slice(&row[e * p..(e + 1) * p]);
+                    }
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, inference_step, training_batch, gemm_shapes, conv_layout);
 criterion_main!(benches);

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::infer::{InferenceConfig, NodeOptim};
-use crate::layers::{Activation, Convention};
+use crate::layers::{Activation, Convention, GemmShape};
 use crate::learn::{self, Batch, ProductCounts};
 use crate::net::{MlpSpec, Net, Workspace};
 use crate::optim::{OptimConfig, OptimKind};
@@ -23,9 +23,18 @@ pub struct BenchCase {
     pub batch: usize,
     /// Inference settings of the PC rules.
     pub inference: InferenceConfig,
+    /// Measured only when `--case` names it (minutes per rule on two cores).
+    pub heavy: bool,
 }
 
-/// The standard cases: the PCX MNIST MLP and a wide MLP.
+/// A case with the network and inference settings of preset `preset`.
+fn preset_case(name: &'static str, preset: &str, batch: usize, heavy: bool) -> BenchCase {
+    let c = crate::config::preset(preset).expect("a built-in preset");
+    BenchCase { name, spec: c.model, batch, inference: c.inference, heavy }
+}
+
+/// The standard cases: the PCX MNIST MLP, a wide MLP, the mnist-cnn preset's CNN and PCX's
+/// VGG-5 on CIFAR-shaped inputs (heavy).
 pub fn cases() -> Vec<BenchCase> {
     let pcx_inference = InferenceConfig {
         steps: 8,
@@ -40,14 +49,26 @@ pub fn cases() -> Vec<BenchCase> {
             spec: MlpSpec::new(&[784, 128, 128, 128, 10], Activation::Gelu, Convention::Fw),
             batch: 128,
             inference: pcx_inference.clone(),
+            heavy: false,
         },
         BenchCase {
             name: "wide-mlp",
             spec: MlpSpec::new(&[784, 1000, 1000, 10], Activation::Gelu, Convention::Fw),
             batch: 256,
             inference: pcx_inference,
+            heavy: false,
         },
+        preset_case("mnist-cnn", "mnist-cnn", 128, false),
+        preset_case("vgg5", "cifar10-vgg5", 128, true),
     ]
+}
+
+/// The cases whose name contains `filter`; heavy ones only when `filter` is not empty.
+pub fn selected(filter: &str) -> Vec<BenchCase> {
+    cases()
+        .into_iter()
+        .filter(|c| c.name.contains(filter) && (!c.heavy || !filter.is_empty()))
+        .collect()
 }
 
 /// One measured (case, rule) pair.
@@ -69,14 +90,16 @@ pub struct BenchRow {
     pub gemm_peak_gflops: f64,
     /// `gflops / gemm_peak_gflops` in percent.
     pub percent_of_peak: f64,
+    /// `gflops` over the FMA peak of the threads used, in percent: the share of the analytic
+    /// bound (FMA peak / FLOPs per sample) reached.
+    pub percent_of_bound: f64,
     /// Batches timed.
     pub batches: usize,
 }
 
-/// Random inputs in [0, 1) and one-hot targets for `case`.
-fn synthetic(case: &BenchCase) -> (Tensor<f32>, Tensor<f32>) {
-    let d_in = case.spec.sizes[0];
-    let d_out = *case.spec.sizes.last().expect("sizes");
+/// Random inputs in [0, 1) and one-hot targets for a batch of `batch` on `net`.
+fn synthetic(net: &Net<f32>, batch: usize) -> (Tensor<f32>, Tensor<f32>) {
+    let (d_in, d_out) = (net.d_in(), net.d_out());
     let mut s = 0x9e3779b97f4a7c15u64;
     let mut next = || {
         s ^= s << 13;
@@ -84,16 +107,22 @@ fn synthetic(case: &BenchCase) -> (Tensor<f32>, Tensor<f32>) {
         s ^= s << 17;
         (s >> 40) as f32 / (1u64 << 24) as f32
     };
-    let x = Tensor::from_fn(case.batch, d_in, |_, _| next());
-    let y = Tensor::from_fn(case.batch, d_out, |r, c| (r % d_out == c) as u8 as f32);
+    let x = Tensor::from_fn(batch, d_in, |_, _| next());
+    let y = Tensor::from_fn(batch, d_out, |r, c| (r % d_out == c) as u8 as f32);
     (x, y)
 }
 
-/// Times `rule` training on `case` for at least `min_time` (after a warm-up).
+/// Times `rule` training on `case` for at least `min_time` (after a warm-up); `fma_peak` is
+/// the FMA peak in GFLOP/s of the threads used (for the share of the analytic bound).
 ///
 /// # Errors
 /// Config errors from building the network or rule.
-pub fn measure(case: &BenchCase, rule: &str, min_time: Duration) -> Result<BenchRow> {
+pub fn measure(
+    case: &BenchCase,
+    rule: &str,
+    min_time: Duration,
+    fma_peak: f64,
+) -> Result<BenchRow> {
     let mut net: Net<f32> = Net::mlp(&case.spec, 0)?;
     let mut rule_box = learn::build::<f32>(rule, &case.inference)?;
     let ocfg = OptimConfig {
@@ -103,7 +132,7 @@ pub fn measure(case: &BenchCase, rule: &str, min_time: Duration) -> Result<Bench
         ..OptimConfig::default()
     };
     let mut opt = WeightOptim::new(ocfg, &net)?;
-    let (x, y) = synthetic(case);
+    let (x, y) = synthetic(&net, case.batch);
     let mut ws = Workspace::new(&net, case.batch);
     let mut index = 0;
     let mut run = |n: usize, net: &mut Net<f32>| -> Result<()> {
@@ -113,12 +142,19 @@ pub fn measure(case: &BenchCase, rule: &str, min_time: Duration) -> Result<Bench
         }
         Ok(())
     };
-    run(3, &mut net)?;
+    // Warm-up; a batch slower than half a second (VGG-5) is timed in twos.
+    let first = Instant::now();
+    run(1, &mut net)?;
+    let slow = first.elapsed() > Duration::from_millis(500);
+    let chunk = if slow { 2 } else { 5 };
+    if !slow {
+        run(2, &mut net)?;
+    }
     let start = Instant::now();
     let mut batches = 0;
-    while start.elapsed() < min_time || batches < 5 {
-        run(5, &mut net)?;
-        batches += 5;
+    while start.elapsed() < min_time || batches < chunk {
+        run(chunk, &mut net)?;
+        batches += chunk;
     }
     let secs = start.elapsed().as_secs_f64();
     let rule_obj = learn::build::<f32>(rule, &case.inference)?;
@@ -137,6 +173,7 @@ pub fn measure(case: &BenchCase, rule: &str, min_time: Duration) -> Result<Bench
         gflops,
         gemm_peak_gflops: peak,
         percent_of_peak: 100.0 * gflops / peak,
+        percent_of_bound: 100.0 * gflops / fma_peak,
         batches,
     })
 }
@@ -208,44 +245,153 @@ impl GemmJob {
     }
 }
 
-/// The products of one training batch of `rows` examples on a dense `net`.
-fn gemm_jobs(net: &Net<f32>, rows: usize, counts: &ProductCounts) -> Vec<GemmJob> {
-    let sizes = net.sizes();
-    let mut jobs = Vec::new();
-    for l in 0..net.depth() {
-        let (di, d) = (sizes[l], sizes[l + 1]);
-        let x = Tensor::<f32>::full(rows, di, 0.5);
-        let w = Tensor::<f32>::full(d, di, 0.01);
-        let g = Tensor::<f32>::full(rows, d, 0.1);
-        let reps = if l == 0 { counts.forward_first } else { counts.forward_upper };
-        jobs.push(GemmJob {
+impl GemmJob {
+    /// `reps` products of `shape` on constant operands.
+    fn new(shape: GemmShape, reps: u64) -> Self {
+        let GemmShape { m, n, k, ta, tb } = shape;
+        let (ar, ac) = if ta == Trans::N { (m, k) } else { (k, m) };
+        let (br, bc) = if tb == Trans::N { (k, n) } else { (n, k) };
+        Self {
             reps,
-            dst: Tensor::zeros(rows, d),
-            a: x.clone(),
-            ta: Trans::N,
-            b: w.clone(),
-            tb: Trans::T,
-        });
-        if l > 0 {
-            jobs.push(GemmJob {
-                reps: counts.vjp_upper,
-                dst: Tensor::zeros(rows, di),
-                a: g.clone(),
-                ta: Trans::N,
-                b: w,
-                tb: Trans::N,
-            });
+            dst: Tensor::zeros(m, n),
+            a: Tensor::full(ar, ac, 0.5),
+            ta,
+            b: Tensor::full(br, bc, 0.01),
+            tb,
         }
-        jobs.push(GemmJob {
-            reps: counts.param_grads,
-            dst: Tensor::zeros(d, di),
-            a: g,
-            ta: Trans::T,
-            b: x,
-            tb: Trans::N,
-        });
     }
+}
+
+/// The products of one training batch of `rows` examples on `net`, as its layers list them.
+fn gemm_jobs(net: &Net<f32>, rows: usize, counts: &ProductCounts) -> Vec<GemmJob> {
+    let mut jobs = Vec::new();
+    for (l, layer) in net.layers.iter().enumerate() {
+        let p = layer.products(rows);
+        let forward = if l == 0 { counts.forward_first } else { counts.forward_upper };
+        jobs.extend(p.forward.into_iter().map(|s| GemmJob::new(s, forward)));
+        if l > 0 {
+            jobs.extend(p.vjp_input.into_iter().map(|s| GemmJob::new(s, counts.vjp_upper)));
+        }
+        jobs.extend(p.param_grads.into_iter().map(|s| GemmJob::new(s, counts.param_grads)));
+    }
+    jobs.retain(|j| j.reps > 0);
     jobs
+}
+
+/// The widest SIMD instruction set of this CPU (detected at run time).
+pub fn isa() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            "avx512f"
+        } else if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            "avx2+fma"
+        } else {
+            "sse2"
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        "portable"
+    }
+}
+
+/// Independent FMA chains of the peak loop: more than FMA latency × FMA ports.
+const CHAINS: usize = 12;
+
+/// `iters` rounds of [`CHAINS`] independent 16-lane f32 FMAs; returns a value to keep.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn fma_loop_avx512(iters: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let m = _mm512_set1_ps(0.999_999);
+    let c = _mm512_set1_ps(1e-7);
+    let mut acc = [_mm512_set1_ps(0.5); CHAINS];
+    for _ in 0..iters {
+        for a in &mut acc {
+            *a = _mm512_fmadd_ps(*a, m, c);
+        }
+    }
+    let mut sum = _mm512_setzero_ps();
+    for a in acc {
+        sum = _mm512_add_ps(sum, a);
+    }
+    _mm512_reduce_add_ps(sum)
+}
+
+/// `iters` rounds of [`CHAINS`] independent 8-lane f32 FMAs; returns a value to keep.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn fma_loop_avx2(iters: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let m = _mm256_set1_ps(0.999_999);
+    let c = _mm256_set1_ps(1e-7);
+    let mut acc = [_mm256_set1_ps(0.5); CHAINS];
+    for _ in 0..iters {
+        for a in &mut acc {
+            *a = _mm256_fmadd_ps(*a, m, c);
+        }
+    }
+    let mut lanes = [0.0f32; 8];
+    let mut sum = _mm256_setzero_ps();
+    for a in acc {
+        sum = _mm256_add_ps(sum, a);
+    }
+    // SAFETY: `lanes` holds 8 f32, the width of one unaligned store.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
+    lanes.iter().sum()
+}
+
+/// FLOPs and a value to keep of `iters` rounds of the widest FMA loop this CPU has.
+fn fma_rounds(iters: u64) -> (f64, f32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            let v = unsafe { fma_loop_avx512(iters) };
+            return ((iters * CHAINS as u64 * 16 * 2) as f64, v);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            let v = unsafe { fma_loop_avx2(iters) };
+            return ((iters * CHAINS as u64 * 8 * 2) as f64, v);
+        }
+    }
+    let mut acc = [0.5f32; CHAINS];
+    for _ in 0..iters {
+        for a in &mut acc {
+            *a = a.mul_add(0.999_999, 1e-7);
+        }
+    }
+    ((iters * CHAINS as u64 * 2) as f64, acc.iter().sum())
+}
+
+/// f32 FMA peak of `threads` cores in GFLOP/s: a register-only loop of independent fused
+/// multiply-adds in the widest SIMD the CPU has, one loop per thread, at least `min_time`.
+pub fn fma_peak(threads: usize, min_time: Duration) -> f64 {
+    let threads = threads.max(1);
+    let mut iters = 1u64 << 16;
+    loop {
+        let start = Instant::now();
+        let flops: f64 = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..threads).map(|_| s.spawn(move || fma_rounds(iters))).collect();
+            hs.into_iter()
+                .map(|h| {
+                    let (f, v) = h.join().expect("FMA loop thread");
+                    std::hint::black_box(v);
+                    f
+                })
+                .sum()
+        });
+        let secs = start.elapsed().as_secs_f64();
+        if secs >= min_time.as_secs_f64() || iters >= 1 << 40 {
+            return flops / secs / 1e9;
+        }
+        iters *= 2;
+    }
 }
 
 /// PC-time / BP-time on one case, next to the ratio of their FLOP counts.
@@ -268,6 +414,10 @@ pub struct RuleRatio {
 pub struct BenchReport {
     /// Threads used.
     pub threads: usize,
+    /// The widest SIMD instruction set of the CPU.
+    pub isa: String,
+    /// f32 FMA peak of the threads used, GFLOP/s (measured in this run).
+    pub fma_peak_gflops: f64,
     /// One row per (case, rule).
     pub rows: Vec<BenchRow>,
     /// PC-family time ratios against BP.
@@ -279,10 +429,13 @@ pub struct BenchReport {
 /// # Errors
 /// Config errors from building networks or rules.
 pub fn run(filter: &str, rules: &[&str], min_time: Duration) -> Result<BenchReport> {
+    let threads = crate::tensor::threads();
+    let fma =
+        fma_peak(threads, min_time.min(Duration::from_secs(1)).max(Duration::from_millis(200)));
     let mut rows = Vec::new();
-    for case in cases().into_iter().filter(|c| c.name.contains(filter)) {
+    for case in selected(filter) {
         for rule in rules {
-            rows.push(measure(&case, rule, min_time)?);
+            rows.push(measure(&case, rule, min_time, fma)?);
         }
     }
     let mut ratios = Vec::new();
@@ -299,5 +452,49 @@ pub fn run(filter: &str, rules: &[&str], min_time: Duration) -> Result<BenchRepo
             });
         }
     }
-    Ok(BenchReport { threads: crate::tensor::threads(), rows, ratios })
+    Ok(BenchReport { threads, isa: isa().to_string(), fma_peak_gflops: fma, rows, ratios })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fma_peak_is_positive_and_the_isa_named() {
+        let one = fma_peak(1, Duration::from_millis(20));
+        assert!(one.is_finite() && one > 0.1, "{one}");
+        assert!(["avx512f", "avx2+fma", "sse2", "portable"].contains(&isa()));
+        // Each lane does CHAINS FMAs per round: the count, not the time, is checked here.
+        let (flops, v) = fma_rounds(3);
+        let lanes = match isa() {
+            "avx512f" => 16.0,
+            "avx2+fma" => 8.0,
+            _ => 1.0,
+        };
+        assert_eq!(flops, 3.0 * CHAINS as f64 * lanes * 2.0);
+        assert!(v.is_finite() && v > 0.0);
+    }
+
+    #[test]
+    fn heavy_cases_run_only_when_named() {
+        let names = |f: &str| selected(f).iter().map(|c| c.name).collect::<Vec<_>>();
+        assert_eq!(names(""), ["mnist-mlp-pcx", "wide-mlp", "mnist-cnn"]);
+        assert_eq!(names("vgg5"), ["vgg5"]);
+        assert_eq!(names("cnn"), ["mnist-cnn"]);
+    }
+
+    #[test]
+    fn gemm_jobs_follow_the_layers_products() {
+        let c = selected("mnist-cnn").remove(0);
+        let net: Net<f32> = Net::mlp(&c.spec, 0).unwrap();
+        let counts =
+            ProductCounts { forward_first: 1, forward_upper: 2, vjp_upper: 3, param_grads: 1 };
+        let jobs = gemm_jobs(&net, 4, &counts);
+        let macs = |j: &GemmJob| j.flops() / 2.0;
+        let total: f64 = jobs.iter().map(macs).sum();
+        let (all, first) = (net.macs_per_example() as f64, net.layers[0].macs_per_example() as f64);
+        // forward 1x the first layer and 2x the rest, VJPs 3x the rest, gradients 1x all
+        assert_eq!(total, 4.0 * (first + 2.0 * (all - first) + 3.0 * (all - first) + all));
+        assert!(jobs.iter().all(|j| j.reps > 0));
+    }
 }

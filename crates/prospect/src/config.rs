@@ -52,7 +52,7 @@ pub const PRESETS: &[(&str, &str)] = &[
         "cifar10-vgg5",
         "PCX's VGG-5 (conv 128-256-512-512 + pools, linear) on CIFAR-10, PC-CE, T=8; user data",
     ),
-    ("cifar100-vgg5", "PCX's VGG-5 on CIFAR-100, PC-CE, hard-tanh stand-in tanh, T=12; user data"),
+    ("cifar100-vgg5", "PCX's VGG-5 on CIFAR-100, PC-CE, hard-tanh, T=12; user data"),
     (
         "digits-graph",
         "PC on a graph with cycles on the bundled digits: image <-> hidden <-> label, T=100",
@@ -361,7 +361,7 @@ fn mnist_cnn() -> RunConfig {
     c.preset = "mnist-cnn".into();
     c.model = cnn_spec([1, 28, 28], &[16, 32], &[128], 10, Activation::Gelu);
     c.model.init = Init::TorchDefault;
-    c.inference.gamma = 0.02;
+    c.inference.gamma = 0.01;
     c.inference.momentum = 0.5;
     c.optimizer.lr = 1e-3;
     c.optimizer.weight_decay = 1e-4;
@@ -386,7 +386,7 @@ fn vgg5(classes: usize) -> RunConfig {
     let (name, act, t, gamma, mom, lr, wd) = if classes == 10 {
         ("cifar10", Activation::Gelu, 8, 0.014708, 0.05, 2.641e-4, 1.211e-5)
     } else {
-        ("cifar100", Activation::Tanh, 12, 0.011511, 0.25, 2.155e-4, 7.599e-3)
+        ("cifar100", Activation::HardTanh, 12, 0.011511, 0.25, 2.155e-4, 7.599e-3)
     };
     c.preset = format!("{name}-vgg5");
     c.data = DataConfig {

@@ -66,22 +66,9 @@ fn check(threads: usize, batch: usize) {
             net.infer(&mut ws, &cfg, 1).unwrap();
         });
         assert_eq!(n, 0, "{threads} threads {conv:?}: inference allocated {n} times");
-        for algo in ["pc", "ipc", "zil", "bp"] {
-            let mut rule = learn::build::<f32>(algo, &cfg).unwrap();
-            let ocfg = OptimConfig { kind: OptimKind::Adamw, ..OptimConfig::default() };
-            let mut opt = WeightOptim::new(ocfg, &net).unwrap();
-            let b = Batch { x: &x, y: &y, index: 0 };
-            for _ in 0..3 {
-                rule.train_batch(&mut net, &mut opt, b, &mut ws).unwrap();
-            }
-            let n = allocations(|| {
-                rule.train_batch(&mut net, &mut opt, b, &mut ws).unwrap();
-            });
-            assert_eq!(
-                n, 0,
-                "{threads} threads {conv:?} {algo}: a training batch allocated {n} times"
-            );
-        }
+        let what = format!("{threads} threads {conv:?}");
+        let algos = ["pc", "ipc", "zil", "bp"];
+        train_without_allocating(&mut net, &mut ws, &x, &y, &cfg, &algos, &what);
         if threads > 1 {
             assert_eq!(ws.shards.len(), threads, "batch {batch} must take the sharded path");
         }
@@ -126,25 +113,60 @@ fn check_graph(threads: usize, batch: usize) {
             ..Default::default()
         };
         let mut ws = Workspace::new(&net, batch);
-        for algo in ["pc", "ipc"] {
-            let mut rule = learn::build::<f32>(algo, &cfg).unwrap();
-            let ocfg = OptimConfig { kind: OptimKind::Adamw, ..OptimConfig::default() };
-            let mut opt = WeightOptim::new(ocfg, &net).unwrap();
-            let b = Batch { x: &x, y: &y, index: 0 };
-            for _ in 0..3 {
-                rule.train_batch(&mut net, &mut opt, b, &mut ws).unwrap();
-            }
-            rayon::broadcast(|_| {
-                let (n2, mut w2) = (net.clone(), ws.clone());
-                prospect::tensor::sequential(|| n2.infer(&mut w2, &cfg, 0).unwrap());
-            });
-            let n = allocations(|| {
-                rule.train_batch(&mut net, &mut opt, b, &mut ws).unwrap();
-            });
-            assert_eq!(
-                n, 0,
-                "graph {threads} threads {conv:?} {algo}: a batch allocated {n} times"
-            );
+        let what = format!("graph {threads} threads {conv:?}");
+        train_without_allocating(&mut net, &mut ws, &x, &y, &cfg, &["pc", "ipc"], &what);
+    }
+}
+
+/// Warms each rule up on three batches (and every pool thread on an inference), then asserts
+/// that one more training batch allocates nothing.
+fn train_without_allocating(
+    net: &mut Net<f32>,
+    ws: &mut Workspace<f32>,
+    x: &Tensor<f32>,
+    y: &Tensor<f32>,
+    cfg: &InferenceConfig,
+    algos: &[&str],
+    what: &str,
+) {
+    for algo in algos {
+        let mut rule = learn::build::<f32>(algo, cfg).unwrap();
+        let ocfg = OptimConfig { kind: OptimKind::Adamw, ..OptimConfig::default() };
+        let mut opt = WeightOptim::new(ocfg, net).unwrap();
+        let b = Batch { x, y, index: 0 };
+        for _ in 0..3 {
+            rule.train_batch(net, &mut opt, b, ws).unwrap();
+        }
+        rayon::broadcast(|_| {
+            let (n2, mut w2) = (net.clone(), ws.clone());
+            prospect::tensor::sequential(|| n2.infer(&mut w2, cfg, 0).unwrap());
+        });
+        let n = allocations(|| {
+            rule.train_batch(net, &mut opt, b, ws).unwrap();
+        });
+        assert_eq!(n, 0, "{what} {algo}: a training batch allocated {n} times");
+    }
+}
+
+/// The same for the digits-cnn preset's CNN (conv -> pool edge, image nodes), with max and
+/// average pooling, under every rule.
+fn check_cnn(threads: usize, batch: usize) {
+    use prospect::layers::PoolKind;
+    prospect::tensor::set_threads(threads);
+    for kind in [PoolKind::Max, PoolKind::Avg] {
+        let mut spec = prospect::config::preset("digits-cnn").unwrap().model;
+        spec.edges[0].pool.as_mut().expect("conv -> pool edge").kind = kind;
+        let mut net: Net<f32> = Net::mlp(&spec, 0).unwrap();
+        let (d_in, d_out) = (net.d_in(), net.d_out());
+        let x = Tensor::from_fn(batch, d_in, |r, c| ((r * 7 + c) % 5) as f32 * 0.2);
+        let y = Tensor::from_fn(batch, d_out, |r, c| (r % d_out == c) as u8 as f32);
+        let cfg = InferenceConfig { steps: 8, ..Default::default() };
+        let mut ws = Workspace::new(&net, batch);
+        let what = format!("cnn {threads} threads {kind:?}");
+        let algos = ["pc", "ipc", "zil", "bp"];
+        train_without_allocating(&mut net, &mut ws, &x, &y, &cfg, &algos, &what);
+        if threads > 1 {
+            assert_eq!(ws.shards.len(), threads, "batch {batch} must take the sharded path");
         }
     }
 }
@@ -166,5 +188,7 @@ fn steady_state_training_allocates_nothing() {
         check(2, 64);
         check_graph(1, 16);
         check_graph(2, 64);
+        check_cnn(1, 16);
+        check_cnn(2, 64);
     });
 }

@@ -490,3 +490,54 @@ fn pool_forward_equals_direct_loops() {
         }
     }
 }
+
+/// The products a layer reports (used by `prospect bench` for its GEMM peak) have the layer's
+/// FLOPs, the weight's shape for the parameter gradient, and the batch's rows.
+#[test]
+fn reported_products_match_each_layer_s_weight_and_macs() {
+    use prospect::tensor::Trans;
+    let batch = 5;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let mut layers: Vec<Box<dyn Layer<f64>>> = Vec::new();
+    for (i, &(sh, co, k, s, p, d)) in GEOMETRIES.iter().enumerate() {
+        layers.push(Box::new(conv(sh, co, k, s, p, d, Convention::Fw, i as u64)));
+        let geo = Geometry::new(sh, k, s, p, d).expect("fits");
+        let t = ConvTranspose2d::new(
+            geo,
+            co,
+            Activation::Tanh,
+            Convention::Fw,
+            true,
+            Init::XavierUniform,
+            &mut rng,
+        );
+        layers.push(Box::new(t));
+    }
+    let dense =
+        Dense::new(7, 3, Activation::Tanh, Convention::Fw, true, Init::XavierUniform, &mut rng);
+    layers.push(Box::new(dense));
+    for l in &layers {
+        let p = l.products(batch);
+        let what = format!("{} {}->{}", l.kind(), l.d_in(), l.d_out());
+        assert_eq!(p.forward.len(), 1, "{what}");
+        assert_eq!(p.vjp_input.len(), 1, "{what}");
+        assert_eq!(p.param_grads.len(), 1, "{what}");
+        let (f, v, g) = (p.forward[0], p.vjp_input[0], p.param_grads[0]);
+        assert_eq!(f.macs(), batch as u64 * l.macs_per_example(), "{what}");
+        assert_eq!(v.macs(), f.macs(), "{what}");
+        assert_eq!(g.macs(), f.macs(), "{what}");
+        let w = &params(l.as_ref())[0];
+        assert_eq!((g.m, g.n), (w.rows(), w.cols()), "{what}: gradient is the weight's shape");
+        assert_eq!((g.ta, g.tb), (Trans::T, Trans::N), "{what}");
+        // The forward's output and the VJP's output hold the batch's pixels.
+        assert_eq!(f.m * f.n % batch, 0, "{what}");
+        assert_eq!(v.m, f.m, "{what}: both products run over the same rows");
+    }
+    // A pool has no product; a conv -> pool edge has the conv's.
+    let pool = Pool2d::new(PoolKind::Max, [2, 4, 4], 2, 2).expect("fits");
+    assert!(Layer::<f64>::products(&pool, batch).forward.is_empty());
+    let c = conv([2, 4, 4], 2, 3, 1, 1, 1, Convention::Fw, 9);
+    let want = Layer::<f64>::products(&c, batch);
+    let seq = Sequential::new(vec![Box::new(c), Box::new(pool)]);
+    assert_eq!(seq.products(batch), want);
+}

@@ -29,7 +29,7 @@ impl Augment {
             return;
         }
         let size = h * w * c;
-        assert!(size > 0 && x.len() % size == 0, "augment: rows of {size} values");
+        assert!(size > 0 && x.len().is_multiple_of(size), "augment: rows of {size} values");
         let img = &mut scratch[..size];
         let mut state = seed ^ 0x5851_f42d_4c95_7f2d;
         let mut next = || {

@@ -87,7 +87,7 @@ pub fn parse_into(
     labels: &mut Vec<u32>,
 ) -> Result<(), DataError> {
     let record = kind.record_size();
-    if bytes.is_empty() || bytes.len() % record != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
         return Err(DataError::RecordSize {
             path: path.to_path_buf(),
             record,

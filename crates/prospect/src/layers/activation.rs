@@ -17,6 +17,8 @@ pub enum Activation {
     LeakyRelu(f64),
     /// `f(x) = tanh(x)`.
     Tanh,
+    /// `f(x) = clamp(x, -1, 1)`, with `f' = 1` on `[-1, 1]` (as `jax.nn.hard_tanh`).
+    HardTanh,
     /// `f(x) = 1 / (1 + exp(-x))`.
     Sigmoid,
     /// GELU, tanh approximation (as `jax.nn.gelu`): `x/2 (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3)))`.
@@ -27,18 +29,19 @@ pub enum Activation {
 
 /// Names accepted by [`Activation::from_str`].
 pub const ACTIVATION_NAMES: &str =
-    "identity, relu, leaky_relu (or leaky_relu:ALPHA, default 0.01), tanh, sigmoid, gelu, softplus";
+    "identity, relu, leaky_relu (or leaky_relu:ALPHA, default 0.01), tanh, hard_tanh, sigmoid, gelu,\n     softplus";
 
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const GELU_C: f64 = 0.044715;
 
 impl Activation {
     /// All activations (leaky ReLU with alpha 0.1), for exhaustive tests.
-    pub const ALL: [Activation; 7] = [
+    pub const ALL: [Activation; 8] = [
         Activation::Identity,
         Activation::Relu,
         Activation::LeakyRelu(0.1),
         Activation::Tanh,
+        Activation::HardTanh,
         Activation::Sigmoid,
         Activation::Gelu,
         Activation::Softplus,
@@ -58,6 +61,7 @@ impl Activation {
                 }
             }
             Activation::Tanh => x.tanh_v(),
+            Activation::HardTanh => x.max(-T::one()).min(T::one()),
             Activation::Sigmoid => sigmoid(x),
             Activation::Gelu => {
                 let u = T::of(SQRT_2_OVER_PI) * (x + T::of(GELU_C) * x * x * x);
@@ -84,6 +88,10 @@ impl Activation {
             Activation::Tanh => {
                 let t = x.tanh_v();
                 (t, T::one() - t * t)
+            }
+            Activation::HardTanh => {
+                let inside = x.abs() <= T::one();
+                (x.max(-T::one()).min(T::one()), if inside { T::one() } else { T::zero() })
             }
             Activation::Sigmoid => {
                 let s = sigmoid(x);
@@ -137,6 +145,7 @@ impl Activation {
             Activation::Relu => each(x, out, deriv, |v| Activation::Relu.f_df(v)),
             Activation::LeakyRelu(a) => each(x, out, deriv, |v| Activation::LeakyRelu(a).f_df(v)),
             Activation::Tanh => each(x, out, deriv, |v| Activation::Tanh.f_df(v)),
+            Activation::HardTanh => each(x, out, deriv, |v| Activation::HardTanh.f_df(v)),
             Activation::Sigmoid => each(x, out, deriv, |v| Activation::Sigmoid.f_df(v)),
             Activation::Gelu => each(x, out, deriv, |v| Activation::Gelu.f_df(v)),
             Activation::Softplus => each(x, out, deriv, |v| Activation::Softplus.f_df(v)),
@@ -164,6 +173,7 @@ impl fmt::Display for Activation {
             Activation::LeakyRelu(a) if *a == 0.01 => write!(f, "leaky_relu"),
             Activation::LeakyRelu(a) => write!(f, "leaky_relu:{a}"),
             Activation::Tanh => write!(f, "tanh"),
+            Activation::HardTanh => write!(f, "hard_tanh"),
             Activation::Sigmoid => write!(f, "sigmoid"),
             Activation::Gelu => write!(f, "gelu"),
             Activation::Softplus => write!(f, "softplus"),
@@ -186,6 +196,7 @@ impl FromStr for Activation {
                 a.trim().parse().map_err(|_| format!("bad leaky_relu slope `{a}`"))?,
             ),
             ("tanh", None) => Activation::Tanh,
+            ("hard_tanh" | "hardtanh", None) => Activation::HardTanh,
             ("sigmoid", None) => Activation::Sigmoid,
             ("gelu", None) => Activation::Gelu,
             ("softplus", None) => Activation::Softplus,
@@ -223,6 +234,20 @@ mod tests {
                 assert!((dy - fd).abs() < 1e-8, "{act} at {x}: {dy} vs {fd}");
             }
         }
+    }
+
+    #[test]
+    fn hard_tanh_clamps_to_the_unit_interval() {
+        let h = Activation::HardTanh;
+        for (x, y, dy) in
+            [(-2.3f64, -1.0, 0.0), (-0.7, -0.7, 1.0), (0.4, 0.4, 1.0), (1.9, 1.0, 0.0)]
+        {
+            assert_eq!(h.f(x), y, "f({x})");
+            assert_eq!(h.f_df(x), (y, dy), "f_df({x})");
+        }
+        let (mut out, mut d) = ([0.0f32; 3], [0.0f32; 3]);
+        h.apply_with_deriv(&[-5.0, 0.25, 3.0], &mut out, &mut d);
+        assert_eq!((out, d), ([-1.0, 0.25, 1.0], [0.0, 1.0, 0.0]));
     }
 
     #[test]

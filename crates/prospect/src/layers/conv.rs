@@ -331,6 +331,10 @@ impl<T: Scalar> Layer<T> for Conv2d<T> {
         }
     }
 
+    fn products(&self, batch: usize) -> super::LayerProducts {
+        super::LayerProducts::linear(batch * self.geo.out_pixels(), self.geo.patch(), self.c_out())
+    }
+
     fn macs_per_example(&self) -> u64 {
         (self.geo.out_pixels() * self.geo.patch() * self.c_out()) as u64
     }

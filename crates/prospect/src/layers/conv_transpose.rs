@@ -240,6 +240,16 @@ impl<T: Scalar> Layer<T> for ConvTranspose2d<T> {
         }
     }
 
+    fn products(&self, batch: usize) -> super::LayerProducts {
+        use super::GemmShape;
+        let (pin, ci, kco) = (self.in_pixels(batch), self.c_in(), self.weight.cols());
+        super::LayerProducts {
+            forward: vec![GemmShape::new(pin, kco, ci, Trans::N, Trans::N)],
+            vjp_input: vec![GemmShape::new(pin, ci, kco, Trans::N, Trans::T)],
+            param_grads: vec![GemmShape::new(ci, kco, pin, Trans::T, Trans::N)],
+        }
+    }
+
     fn macs_per_example(&self) -> u64 {
         (self.geo.out_pixels() * self.geo.patch() * self.c_in()) as u64
     }

@@ -214,6 +214,10 @@ impl<T: Scalar> Layer<T> for Dense<T> {
         }
     }
 
+    fn products(&self, batch: usize) -> super::LayerProducts {
+        super::LayerProducts::linear(batch, self.d_in(), self.d_out())
+    }
+
     fn macs_per_example(&self) -> u64 {
         (self.d_in() * self.d_out()) as u64
     }

@@ -25,7 +25,7 @@ pub use pool::{Pool2d, PoolKind};
 pub use prior::PriorMean;
 pub use sequential::Sequential;
 
-use crate::tensor::{Accum, Scalar, Tensor};
+use crate::tensor::{Accum, Scalar, Tensor, Trans};
 use std::fmt::Debug;
 
 /// Per-layer scratch buffers for one batch size; a layer uses the ones it needs.
@@ -53,6 +53,57 @@ pub struct LayerWs<T: Scalar> {
     pub bufs: Vec<Tensor<T>>,
     /// Errors at those intermediate values.
     pub gbufs: Vec<Tensor<T>>,
+}
+
+/// One matrix product `dst[m, n] = op(a)[m, k] · op(b)[k, n]`, with `a` and `b` stored
+/// transposed where `ta`/`tb` say so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemmShape {
+    /// Rows of the result.
+    pub m: usize,
+    /// Columns of the result.
+    pub n: usize,
+    /// Inner dimension.
+    pub k: usize,
+    /// Whether `a` is stored `[k, m]`.
+    pub ta: Trans,
+    /// Whether `b` is stored `[n, k]`.
+    pub tb: Trans,
+}
+
+impl GemmShape {
+    /// A product of these sizes and transposes.
+    pub fn new(m: usize, n: usize, k: usize, ta: Trans, tb: Trans) -> Self {
+        Self { m, n, k, ta, tb }
+    }
+
+    /// Multiply-adds, `m·n·k`.
+    pub fn macs(&self) -> u64 {
+        (self.m * self.n * self.k) as u64
+    }
+}
+
+/// The matrix products a layer runs on one batch, by pass (for benchmarks and FLOP counts).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LayerProducts {
+    /// Products of [`Layer::forward`].
+    pub forward: Vec<GemmShape>,
+    /// Products of [`Layer::vjp_input`].
+    pub vjp_input: Vec<GemmShape>,
+    /// Products of [`Layer::param_grads`].
+    pub param_grads: Vec<GemmShape>,
+}
+
+impl LayerProducts {
+    /// The three products of a linear map `[batch·pixels, d_in] -> [batch·pixels, d_out]` whose
+    /// weight is stored `[d_out, d_in]` (dense layers, convolutions on their patches).
+    pub fn linear(rows: usize, d_in: usize, d_out: usize) -> Self {
+        Self {
+            forward: vec![GemmShape::new(rows, d_out, d_in, Trans::N, Trans::T)],
+            vjp_input: vec![GemmShape::new(rows, d_in, d_out, Trans::N, Trans::N)],
+            param_grads: vec![GemmShape::new(d_out, d_in, rows, Trans::T, Trans::N)],
+        }
+    }
 }
 
 /// A layer of a predictive coding network (and of its feed-forward twin).
@@ -89,6 +140,10 @@ pub trait Layer<T: Scalar>: Send + Sync + Debug {
     );
     /// Multiply-adds of one forward pass per example.
     fn macs_per_example(&self) -> u64;
+    /// The matrix products of each pass on a batch of `batch` (none for maps without one).
+    fn products(&self, _batch: usize) -> LayerProducts {
+        LayerProducts::default()
+    }
     /// A boxed copy.
     fn clone_box(&self) -> Box<dyn Layer<T>>;
 }

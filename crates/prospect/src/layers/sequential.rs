@@ -131,6 +131,17 @@ impl<T: Scalar> Layer<T> for Sequential<T> {
         }
     }
 
+    fn products(&self, batch: usize) -> super::LayerProducts {
+        let mut all = super::LayerProducts::default();
+        for op in &self.ops {
+            let p = op.products(batch);
+            all.forward.extend(p.forward);
+            all.vjp_input.extend(p.vjp_input);
+            all.param_grads.extend(p.param_grads);
+        }
+        all
+    }
+
     fn macs_per_example(&self) -> u64 {
         self.ops.iter().map(|o| o.macs_per_example()).sum()
     }
