@@ -346,19 +346,14 @@ fn fma_loop_avx2(iters: u64) -> f32 {
 
 /// FLOPs and a value to keep of `iters` rounds of the widest FMA loop this CPU has.
 fn fma_rounds(iters: u64) -> (f64, f32) {
+    let flops = |lanes: u64| (iters * CHAINS as u64 * lanes * 2) as f64;
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
-            let v = unsafe { fma_loop_avx512(iters) };
-            return ((iters * CHAINS as u64 * 16 * 2) as f64, v);
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
-            let v = unsafe { fma_loop_avx2(iters) };
-            return ((iters * CHAINS as u64 * 8 * 2) as f64, v);
-        }
+    match isa() {
+        // SAFETY: `isa` detected AVX-512F on this CPU at run time.
+        "avx512f" => return (flops(16), unsafe { fma_loop_avx512(iters) }),
+        // SAFETY: `isa` detected AVX2 and FMA on this CPU at run time.
+        "avx2+fma" => return (flops(8), unsafe { fma_loop_avx2(iters) }),
+        _ => {}
     }
     let mut acc = [0.5f32; CHAINS];
     for _ in 0..iters {
@@ -366,7 +361,7 @@ fn fma_rounds(iters: u64) -> (f64, f32) {
             *a = a.mul_add(0.999_999, 1e-7);
         }
     }
-    ((iters * CHAINS as u64 * 2) as f64, acc.iter().sum())
+    (flops(1), acc.iter().sum())
 }
 
 /// f32 FMA peak of `threads` cores in GFLOP/s: a register-only loop of independent fused
