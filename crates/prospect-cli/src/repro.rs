@@ -35,6 +35,27 @@ pub struct ReproArgs {
     /// Override the learning-rate grid of the Fashion-MNIST experiments (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub lrs: Option<Vec<f64>>,
+    /// Cell store: save every finished (rule, condition, lr, seed) cell of a learning-rate grid
+    /// here and skip it on a rerun (resumable `--full` runs).
+    #[arg(long, value_name = "DIR")]
+    pub cells: Option<PathBuf>,
+    /// Compute only shard I of N of the grid's cells into --cells, then stop (a job array
+    /// runs 0/N .. N-1/N; a run without --shard over the same --cells merges them).
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, requires = "cells")]
+    pub shard: Option<(usize, usize)>,
+}
+
+/// Parses `I/N` with `I < N`.
+fn parse_shard(s: &str) -> std::result::Result<(usize, usize), String> {
+    let (i, n) = s.split_once('/').ok_or_else(|| format!("expected I/N, e.g. 0/4, got `{s}`"))?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| format!("shard index `{i}` is not a number"))?,
+        n.trim().parse().map_err(|_| format!("shard count `{n}` is not a number"))?,
+    );
+    if n == 0 || i >= n {
+        return Err(format!("expected 0 <= I < N, got {i}/{n}"));
+    }
+    Ok((i, n))
 }
 
 /// Runs the command.
@@ -59,8 +80,15 @@ pub fn run(args: &ReproArgs) -> Result<()> {
     };
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("repro"));
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let settings =
-        Settings { full: args.full, seeds: args.seeds, progress: true, lrs: args.lrs.clone() };
+    let settings = Settings {
+        full: args.full,
+        seeds: args.seeds,
+        progress: true,
+        lrs: args.lrs.clone(),
+        cells: args.cells.clone(),
+        shard: args.shard,
+        ..Default::default()
+    };
     let names: Vec<&str> = if name == "all" {
         experiments::EXPERIMENTS.iter().map(|e| e.0).collect()
     } else {
@@ -77,13 +105,21 @@ fn one(name: &str, settings: &Settings, out: &Path) -> Result<()> {
     let mode = if settings.full { "--full" } else { "default" };
     eprintln!("repro {name} ({mode} settings)...");
     let t0 = Instant::now();
-    let report = experiments::run_with(name, settings)?;
+    let report = match experiments::run_with(name, settings) {
+        Ok(r) => r,
+        Err(e @ prospect::Error::Incomplete { .. }) => {
+            // A shard's normal end: its cells are stored; nothing to write yet.
+            println!("{e}; wall time {:.1} s", t0.elapsed().as_secs_f64());
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let secs = t0.elapsed().as_secs_f64();
     let csv = out.join(format!("{name}.csv"));
     let png = out.join(format!("{name}.png"));
     let md = out.join(format!("{name}.md"));
     write(&csv, &report.table.to_csv())?;
-    write(&md, &markdown(&report, mode, secs))?;
+    write(&md, &report.markdown(mode, secs))?;
     figure(&png, &report)?;
     let mut written = vec![csv.display().to_string(), png.display().to_string()];
     for g in &report.grids {
@@ -137,22 +173,6 @@ fn write(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// The report as a Markdown section.
-fn markdown(r: &Report, mode: &str, secs: f64) -> String {
-    let mut s =
-        format!("### `{}` ({mode} settings)\n\n{}\n\nSetup: {}\n\n", r.name, r.title, r.setup);
-    s.push_str("| quantity | paper | ours | holds |\n|---|---|---|---|\n");
-    for c in &r.claims {
-        s.push_str(&format!("| {} | {} | {} | {} |\n", c.what, c.paper, c.ours, c.verdict()));
-    }
-    s.push('\n');
-    for n in &r.notes {
-        s.push_str(&format!("- {n}\n"));
-    }
-    s.push_str(&format!("\nWall time: {secs:.1} s.\n"));
-    s
 }
 
 /// Colours: BP blue, PC orange, then others.

@@ -696,6 +696,19 @@ pub fn resolve(
         }
         None => toml::Table::new(),
     };
+    resolve_table(preset_name, table, sets)
+}
+
+/// [`resolve`] with the config given as a TOML table instead of a file (e.g. built from a
+/// Python dict).
+///
+/// # Errors
+/// [`Error::Config`] naming the key for every kind of mistake.
+pub fn resolve_table(
+    preset_name: Option<&str>,
+    table: toml::Table,
+    sets: &[String],
+) -> Result<RunConfig> {
     let base = base_preset(preset_name, &table)?;
     let mut value = base.to_value()?;
     merge(&mut value, toml::Value::Table(table));

@@ -55,6 +55,25 @@ pub enum Error {
     /// The compute backend is unavailable or failed.
     #[error("backend: {0}")]
     Backend(String),
+    /// A sharded (or listing) run of an experiment stopped after its share of the cells: not
+    /// a failure; rerun without a shard over the same cell store to merge.
+    #[error(
+        "experiment `{experiment}`: {ran} cell(s) run by this call, {stored} of {total} stored in {store}"
+    )]
+    Incomplete {
+        /// The experiment.
+        experiment: String,
+        /// Cells this call computed.
+        ran: usize,
+        /// Cells in the store now (finished by any call).
+        stored: usize,
+        /// Cells of the whole grid.
+        total: usize,
+        /// The cell store directory.
+        store: String,
+        /// Indices (in the grid's fixed order) of the cells not stored yet.
+        missing: Vec<usize>,
+    },
     /// An I/O error with the path it concerns.
     #[error("{path}: {source}")]
     Io {

@@ -47,4 +47,4 @@ pub use learn::{Batch, BatchStats, Rule};
 pub use net::{MlpSpec, Net, Workspace};
 pub use optim::{OptimConfig, OptimKind, Reduction, Schedule, ScheduleKind, WeightOptim};
 pub use tensor::{Scalar, Tensor};
-pub use train::{EpochMetrics, Run, Trainer};
+pub use train::{EpochMetrics, Run, StepTrainer, Trainer};

@@ -19,7 +19,7 @@ use crate::checkpoint::{self, Metadata};
 use crate::config::{OnNonFinite, RunConfig, Scaling};
 use crate::data::{self, Dataset, NormMode, Split};
 use crate::error::{Error, Result};
-use crate::learn::{self, Batch, Rule};
+use crate::learn::{self, Batch, BatchStats, Rule};
 use crate::net::{count_correct, Net, Workspace};
 use crate::optim::WeightOptim;
 use crate::tensor::Tensor;
@@ -610,6 +610,38 @@ impl Trainer {
     }
 }
 
+/// The network's answers for inputs `x` `[n, d_in]`, in chunks of `bs` rows: a forward
+/// pass where that is the equilibrium, else inference with the input clamped
+/// ([`Net::predict_output`]).
+///
+/// # Errors
+/// [`Error::Shape`] if `x` does not have the input's width; [`Error::NonFinite`] on divergence.
+pub fn predict(
+    net: &Net<f32>,
+    x: &Tensor<f32>,
+    bs: usize,
+    inference: &crate::infer::InferenceConfig,
+) -> Result<Tensor<f32>> {
+    let (n, d_in, d_out) = (x.rows(), net.d_in(), net.d_out());
+    if x.cols() != d_in {
+        return Err(Error::shape("predict", "inputs x", [n, d_in], x.shape()));
+    }
+    let bs = bs.max(1).min(n.max(1));
+    let mut ws = Workspace::new(net, bs);
+    let mut out = Tensor::zeros(n, d_out);
+    let mut from = 0;
+    while from < n {
+        let rows = bs.min(n - from);
+        ws.ensure(net, rows);
+        ws.x[net.input()].copy_from_slice(&x.data()[from * d_in..(from + rows) * d_in]);
+        net.predict_output(&mut ws, inference)?;
+        out.data_mut()[from * d_out..(from + rows) * d_out]
+            .copy_from_slice(ws.x[net.output()].data());
+        from += rows;
+    }
+    Ok(out)
+}
+
 /// Accuracy and mean loss of `net` on `x`/`y`, in chunks of `bs`, reusing `bufs`.
 fn evaluate_net(
     net: &Net<f32>,
@@ -779,4 +811,116 @@ fn restore_metrics(path: &Path, epoch: usize, stored: Option<String>) -> Result<
     }
     checkpoint::write_atomic(path, text.as_bytes())?;
     Ok(kept)
+}
+
+/// A network with its optimiser and rule, trained batch by batch on data the caller supplies
+/// (the step-by-step trainer of the Python package); the config's `data` section is only
+/// recorded, for `prospect eval` on a saved run.
+pub struct StepTrainer {
+    cfg: RunConfig,
+    /// The network being trained.
+    pub net: Net<f32>,
+    /// The weight optimiser.
+    pub opt: WeightOptim<f32>,
+    rule: Box<dyn Rule<f32>>,
+    ws: Workspace<f32>,
+    eval: Option<EvalBufs>,
+    batches: usize,
+}
+
+impl std::fmt::Debug for StepTrainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepTrainer")
+            .field("algo", &self.cfg.algo)
+            .field("batches", &self.batches)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StepTrainer {
+    /// A trainer for `cfg` (validated; weights initialised from `train.seed`).
+    /// `total_batches` sizes the learning-rate schedule (0: the config's epochs times one
+    /// batch, i.e. only a constant schedule is meaningful).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an invalid config or a rule that does not apply to the net.
+    pub fn new(cfg: RunConfig, total_batches: usize) -> Result<Self> {
+        cfg.validate()?;
+        if cfg.train.threads > 0 {
+            crate::tensor::set_threads(cfg.train.threads);
+        }
+        let net = Net::<f32>::mlp(&cfg.model, cfg.train.seed)?;
+        let mut opt = WeightOptim::new(cfg.optimizer.clone(), &net)?;
+        opt.total_batches = total_batches.max(1);
+        let rule = learn::build::<f32>(&cfg.algo, &cfg.inference)?;
+        learn::check_applies(&cfg.algo, &net)?;
+        let ws = Workspace::new(&net, cfg.train.batch_size.max(1));
+        Ok(Self { cfg, net, opt, rule, ws, eval: None, batches: 0 })
+    }
+
+    /// The config.
+    pub fn config(&self) -> &RunConfig {
+        &self.cfg
+    }
+
+    /// Batches trained so far.
+    pub fn batches(&self) -> usize {
+        self.batches
+    }
+
+    /// Trains on one batch: inputs `x` `[batch, d_in]`, targets `y` `[batch, d_out]`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] naming the tensor when `x` or `y` does not fit the network;
+    /// [`Error::NonFinite`] on divergence.
+    pub fn train_batch(&mut self, x: &Tensor<f32>, y: &Tensor<f32>) -> Result<BatchStats> {
+        check_xy(&self.net, x, y)?;
+        self.ws.ensure(&self.net, x.rows());
+        let batch = Batch { x, y, index: self.batches };
+        let stats = self.rule.train_batch(&mut self.net, &mut self.opt, batch, &mut self.ws)?;
+        self.batches += 1;
+        Ok(stats)
+    }
+
+    /// Accuracy and mean loss on `x`, `y` (inference as in evaluation of a run).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `x` or `y` does not fit; [`Error::NonFinite`] on divergence.
+    pub fn evaluate(&mut self, x: &Tensor<f32>, y: &Tensor<f32>) -> Result<EvalMetrics> {
+        check_xy(&self.net, x, y)?;
+        let bs = self.cfg.train.eval_batch_size.max(1).min(x.rows().max(1));
+        let bufs = self.eval.get_or_insert_with(|| EvalBufs {
+            ws: Workspace::new(&self.net, bs),
+            per: vec![0.0; bs],
+        });
+        evaluate_net(&self.net, x, y, bs, bufs, &self.cfg.inference)
+    }
+
+    /// Writes a run directory `dir` that `prospect eval --run` and `load` read:
+    /// `config.toml`, `model.safetensors`, `optimizer.safetensors` (each atomically).
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Checkpoint`] naming the file.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        checkpoint::write_atomic(&dir.join(CONFIG_FILE), self.cfg.to_toml()?.as_bytes())?;
+        let mut meta = Metadata::new();
+        meta.insert("config".into(), self.cfg.to_toml()?);
+        meta.insert("preset".into(), self.cfg.preset.clone());
+        meta.insert("algo".into(), self.cfg.algo.clone());
+        meta.insert("sizes".into(), format!("{:?}", self.net.sizes()));
+        meta.insert("batches".into(), self.batches.to_string());
+        checkpoint::save(dir, &self.net, &self.opt, 0, &meta, &Metadata::new())
+    }
+}
+
+/// Checks that `x` and `y` have the network's widths and the same number of rows.
+fn check_xy(net: &Net<f32>, x: &Tensor<f32>, y: &Tensor<f32>) -> Result<()> {
+    if x.cols() != net.d_in() || x.rows() == 0 {
+        return Err(Error::shape("batch", "inputs x", [x.rows().max(1), net.d_in()], x.shape()));
+    }
+    if y.shape() != [x.rows(), net.d_out()] {
+        return Err(Error::shape("batch", "targets y", [x.rows(), net.d_out()], y.shape()));
+    }
+    Ok(())
 }

@@ -29,6 +29,7 @@ mod util;
 pub mod zil_equivalence;
 
 use crate::error::{Error, Result};
+use std::path::PathBuf;
 
 /// The experiments: name (as on the command line) and a line about each.
 pub const EXPERIMENTS: &[(&str, &str)] = &[
@@ -78,6 +79,22 @@ pub struct Settings {
     pub progress: bool,
     /// Override of the learning-rate grid of the Fashion-MNIST experiments (`None`: theirs).
     pub lrs: Option<Vec<f64>>,
+    /// Cell store: every finished (method, condition, lr, seed) cell of a learning-rate grid
+    /// is saved under this directory and read back instead of recomputed (resumable runs).
+    pub cells: Option<PathBuf>,
+    /// The experiment being run (set by [`run_with`]; names the cell store's subdirectory).
+    pub name: String,
+    /// `(i, n)`: compute only the grid's cells `j` with `j % n == i`, store them and stop
+    /// with [`Error::Incomplete`] (needs `cells`); `n = 0`: only count the cells.
+    pub shard: Option<(usize, usize)>,
+}
+
+impl Settings {
+    /// The directory of this experiment's cells (`<cells>/<name>-<quick|full>`), if storing.
+    pub fn cell_dir(&self, name: &str) -> Option<PathBuf> {
+        let mode = if self.full { "full" } else { "quick" };
+        self.cells.as_ref().map(|d| d.join(format!("{name}-{mode}")))
+    }
 }
 
 impl Settings {
@@ -296,6 +313,27 @@ pub struct Report {
     pub grids: Vec<Grid>,
 }
 
+impl Report {
+    /// The report as the Markdown section `prospect repro` writes (`NAME.md`): title, setup,
+    /// claim table, notes and the wall time of the run (`mode`: "default" or "--full").
+    pub fn markdown(&self, mode: &str, secs: f64) -> String {
+        let mut s = format!(
+            "### `{}` ({mode} settings)\n\n{}\n\nSetup: {}\n\n",
+            self.name, self.title, self.setup
+        );
+        s.push_str("| quantity | paper | ours | holds |\n|---|---|---|---|\n");
+        for c in &self.claims {
+            s.push_str(&format!("| {} | {} | {} | {} |\n", c.what, c.paper, c.ours, c.verdict()));
+        }
+        s.push('\n');
+        for n in &self.notes {
+            s.push_str(&format!("- {n}\n"));
+        }
+        s.push_str(&format!("\nWall time: {secs:.1} s.\n"));
+        s
+    }
+}
+
 /// A grid of grey-scale images (values in [0, 1]), row by row.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Grid {
@@ -371,6 +409,15 @@ pub fn run(name: &str, full: bool, seeds: Option<usize>) -> Result<Report> {
 /// # Errors
 /// As [`run`].
 pub fn run_with(name: &str, settings: &Settings) -> Result<Report> {
+    if settings.shard.is_some() && settings.cells.is_none() {
+        return Err(Error::config("shard", "a sharded run needs a cell store (--cells DIR)"));
+    }
+    if let Some((i, n)) = settings.shard {
+        if n > 0 && i >= n {
+            return Err(Error::config("shard", format!("shard {i}/{n}: expected i < n")));
+        }
+    }
+    let settings = &Settings { name: name.to_string(), ..settings.clone() };
     match name {
         "interference" => interference::run(settings),
         "target-alignment" => target_alignment::run(settings),

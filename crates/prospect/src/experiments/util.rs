@@ -353,7 +353,7 @@ pub(crate) fn selected_lrs<R>(cells: &[Vec<Cell<R>>], m: usize) -> String {
 /// learning rate of `lrs(method, cond)` and every seed, in parallel, and selects per
 /// (method, condition) the learning rate with the lowest mean `score` over seeds (the paper's
 /// protocol). Returns cells indexed `[method][cond]`.
-pub(crate) fn grid<R: Send>(
+pub(crate) fn grid<R: Send + serde::Serialize + serde::de::DeserializeOwned>(
     s: &Settings,
     conds: usize,
     seeds: usize,
@@ -374,10 +374,63 @@ pub(crate) fn grid<R: Send>(
         }
     }
     let total = jobs.len();
+    let store = CellStore::open(s)?;
+    let cell_file = |m: usize, c: usize, lr: f64, k: u64| {
+        let cond: String = describe(c)
+            .chars()
+            .map(|ch| if ch.is_ascii_alphanumeric() || ch == '.' { ch } else { '_' })
+            .collect();
+        format!("{}-{cond}-lr{lr:e}-seed{k}.toml", METHODS[m])
+    };
+    if let (Some(store), Some((i, n))) = (&store, s.shard) {
+        // A shard computes its cells (those not stored yet) and stops: the merge is a run
+        // without a shard over the same store.
+        let mine: Vec<_> = jobs
+            .iter()
+            .enumerate()
+            .filter(|&(j, &(m, c, _, lr, k))| {
+                n > 0 && j % n == i && !store.has(&cell_file(m, c, lr, k))
+            })
+            .map(|(_, job)| *job)
+            .collect();
+        let ran = par_map(&mine, |&(m, c, _, lr, k)| -> Result<()> {
+            let r = run(m, c, lr, k)?;
+            s.log(format!(
+                "{} {} lr {lr} seed {k}: score {:.4}",
+                METHODS[m],
+                describe(c),
+                score(&r)
+            ));
+            store.put(&cell_file(m, c, lr, k), &r)
+        });
+        ran.into_iter().collect::<Result<Vec<()>>>()?;
+        let missing: Vec<usize> = (0..total)
+            .filter(|&j| {
+                let (m, c, _, lr, k) = jobs[j];
+                !store.has(&cell_file(m, c, lr, k))
+            })
+            .collect();
+        return Err(crate::Error::Incomplete {
+            experiment: s.name.clone(),
+            ran: mine.len(),
+            stored: total - missing.len(),
+            total,
+            store: store.dir.display().to_string(),
+            missing,
+        });
+    }
     let done = std::sync::atomic::AtomicUsize::new(0);
     let out = par_map(&jobs, |&(m, c, _, lr, k)| {
         let t0 = std::time::Instant::now();
+        let file = cell_file(m, c, lr, k);
+        if let Some(r) = store.as_ref().and_then(|st| st.get::<R>(&file).transpose()) {
+            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return r;
+        }
         let r = run(m, c, lr, k);
+        if let (Some(st), Ok(r)) = (&store, &r) {
+            st.put(&file, r)?;
+        }
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if let Ok(r) = &r {
             s.log(format!(
@@ -435,4 +488,172 @@ pub(crate) fn curve(
         out.push(l.test_error(&test.0, &test.1)?);
     }
     Ok(out)
+}
+
+/// The finished cells of one experiment's grid, one small TOML file each (`r = ...`; TOML
+/// keeps NaN and infinities, and floats round-trip exactly), written atomically.
+pub(crate) struct CellStore {
+    /// `<cells>/<experiment>-<quick|full>`.
+    pub dir: std::path::PathBuf,
+}
+
+/// The on-disk form of one cell.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredCell<R> {
+    /// The library version that computed it.
+    version: String,
+    /// The cell's result.
+    r: R,
+}
+
+impl CellStore {
+    /// The store of `s`'s experiment, created if absent (`None` when not storing).
+    fn open(s: &Settings) -> Result<Option<Self>> {
+        let Some(dir) = s.cell_dir(&s.name) else { return Ok(None) };
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| crate::Error::Io { path: dir.display().to_string(), source: e })?;
+        Ok(Some(Self { dir }))
+    }
+
+    fn has(&self, file: &str) -> bool {
+        self.dir.join(file).is_file()
+    }
+
+    /// The stored result, `None` if the cell is not stored.
+    fn get<R: serde::de::DeserializeOwned>(&self, file: &str) -> Result<Option<R>> {
+        let path = self.dir.join(file);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(crate::Error::Io { path: path.display().to_string(), source: e }),
+        };
+        let cell: StoredCell<R> = toml::from_str(&text).map_err(|e| crate::Error::Checkpoint {
+            path: path.display().to_string(),
+            msg: format!("not a stored grid cell ({e}); delete it to recompute the cell"),
+        })?;
+        let ours = env!("CARGO_PKG_VERSION");
+        if cell.version != ours {
+            return Err(crate::Error::Checkpoint {
+                path: path.display().to_string(),
+                msg: format!(
+                    "computed by prospect {}, this is {ours}: use a new cell store",
+                    cell.version
+                ),
+            });
+        }
+        Ok(Some(cell.r))
+    }
+
+    /// Saves a finished cell (temp file + rename).
+    fn put<R: serde::Serialize>(&self, file: &str, r: &R) -> Result<()> {
+        let cell = StoredCell { version: env!("CARGO_PKG_VERSION").to_string(), r };
+        let text = toml::to_string(&cell).map_err(|e| crate::Error::Checkpoint {
+            path: self.dir.join(file).display().to_string(),
+            msg: format!("cannot encode the cell: {e}"),
+        })?;
+        crate::checkpoint::write_atomic(&self.dir.join(file), text.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A cheap deterministic "training run" per cell (with a NaN, as a diverged curve has),
+    /// counting how often it is called.
+    fn fake_grid(s: &Settings, calls: &AtomicUsize) -> Result<Vec<Vec<Cell<Vec<f64>>>>> {
+        grid(
+            s,
+            3,
+            2,
+            &|m, c| if m == 0 { vec![0.1, 0.01] } else { vec![0.5, 0.05, 0.005 * (c + 1) as f64] },
+            &|c| format!("cond {c}"),
+            &|m, c, lr, k| {
+                calls.fetch_add(1, Ordering::Relaxed);
+                let v = (lr.ln() + 1.3).powi(2) + 0.1 * (m + c) as f64 + 0.01 * k as f64 / 3.0;
+                Ok(vec![v, v / 7.0, f64::NAN])
+            },
+            &|r: &Vec<f64>| r[0] + r[1],
+        )
+    }
+
+    fn summary(cells: &[Vec<Cell<Vec<f64>>>]) -> Vec<(usize, Vec<Vec<Vec<u64>>>)> {
+        // Bit patterns: the merge must give exactly the single run's numbers (NaN included).
+        cells
+            .iter()
+            .flatten()
+            .map(|c| {
+                let bits = c
+                    .runs
+                    .iter()
+                    .map(|rs| rs.iter().map(|r| r.iter().map(|v| v.to_bits()).collect()).collect())
+                    .collect();
+                (c.best, bits)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shards_then_merge_equal_one_run_and_a_rerun_computes_nothing() {
+        let calls = AtomicUsize::new(0);
+        let plain = Settings { name: "fake".into(), ..Default::default() };
+        let want = summary(&fake_grid(&plain, &calls).unwrap());
+        let total = calls.swap(0, Ordering::Relaxed);
+        assert_eq!(total, 2 * 3 * (2 + 3));
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Settings { cells: Some(dir.path().to_path_buf()), ..plain.clone() };
+        let mut stored_after = Vec::new();
+        for i in 0..3 {
+            let shard = Settings { shard: Some((i, 3)), ..store.clone() };
+            match fake_grid(&shard, &calls) {
+                Err(crate::Error::Incomplete { ran, stored, total: t, .. }) => {
+                    assert_eq!(t, total);
+                    assert_eq!(ran, calls.swap(0, Ordering::Relaxed));
+                    stored_after.push(stored);
+                }
+                other => panic!("shard {i}/3: expected Incomplete, got {:?}", other.map(|_| ())),
+            }
+        }
+        assert_eq!(stored_after, vec![10, 20, 30], "each shard stores its third");
+        // Rerunning a shard finds its cells stored.
+        let again = Settings { shard: Some((1, 3)), ..store.clone() };
+        assert!(matches!(fake_grid(&again, &calls), Err(crate::Error::Incomplete { ran: 0, .. })));
+        let merged = fake_grid(&store, &calls).unwrap();
+        assert_eq!(calls.load(Ordering::Relaxed), 0, "the merge recomputed cells");
+        assert_eq!(summary(&merged), want);
+
+        // Resumable: with one cell removed, a plain run recomputes exactly that cell.
+        let sub = dir.path().join("fake-quick");
+        let victim = std::fs::read_dir(&sub).unwrap().next().unwrap().unwrap().path();
+        std::fs::remove_file(&victim).unwrap();
+        assert_eq!(summary(&fake_grid(&store, &calls).unwrap()), want);
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        assert!(victim.is_file(), "the recomputed cell is stored again");
+
+        // A damaged cell is an error naming its file, not a silent recompute.
+        std::fs::write(&victim, "r = [1.0, ").unwrap();
+        let err = fake_grid(&store, &calls).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains(&victim.display().to_string()) && err.contains("delete it"), "{err}");
+    }
+
+    #[test]
+    fn counting_the_cells_computes_none() {
+        let calls = AtomicUsize::new(0);
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings {
+            name: "fake".into(),
+            cells: Some(dir.path().to_path_buf()),
+            shard: Some((0, 0)),
+            ..Default::default()
+        };
+        match fake_grid(&s, &calls) {
+            Err(crate::Error::Incomplete { ran: 0, stored: 0, total: 30, missing, .. }) => {
+                assert_eq!(missing, (0..30).collect::<Vec<_>>());
+            }
+            other => panic!("expected a count of 30, got {:?}", other.map(|_| ())),
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 0);
+    }
 }

@@ -117,11 +117,11 @@ impl Activation {
     pub fn apply<T: Scalar>(self, x: &[T], out: &mut [T]) {
         match self {
             Activation::Identity => out.copy_from_slice(x),
-            _ => {
+            _ => crate::tensor::simd::run(|| {
                 for (o, &v) in out.iter_mut().zip(x) {
                     *o = self.f(v);
                 }
-            }
+            }),
         }
     }
 
@@ -131,11 +131,13 @@ impl Activation {
         // One monomorphic loop per activation, so each one vectorises.
         #[inline(always)]
         fn each<T: Scalar>(x: &[T], out: &mut [T], deriv: &mut [T], f: impl Fn(T) -> (T, T)) {
-            for ((o, d), &v) in out.iter_mut().zip(deriv.iter_mut()).zip(x) {
-                let (y, dy) = f(v);
-                *o = y;
-                *d = dy;
-            }
+            crate::tensor::simd::run(|| {
+                for ((o, d), &v) in out.iter_mut().zip(deriv.iter_mut()).zip(x) {
+                    let (y, dy) = f(v);
+                    *o = y;
+                    *d = dy;
+                }
+            })
         }
         match self {
             Activation::Identity => {
@@ -248,6 +250,24 @@ mod tests {
         let (mut out, mut d) = ([0.0f32; 3], [0.0f32; 3]);
         h.apply_with_deriv(&[-5.0, 0.25, 3.0], &mut out, &mut d);
         assert_eq!((out, d), ([-1.0, 0.25, 1.0], [0.0, 1.0, 0.0]));
+    }
+
+    /// Far below zero GELU is flat: its f32 derivative must not pick up the rounding of a
+    /// saturated tanh amplified by `x (1 + 3k x^2)` (it was -3.5e-5 at -12 and -3e-3 at -50).
+    #[test]
+    fn gelu_derivative_vanishes_far_below_zero_in_f32() {
+        for x in [-6.0f32, -12.0, -50.0, -300.0] {
+            let (y, dy) = Activation::Gelu.f_df(x);
+            assert!(y.abs() < 1e-6 && dy.abs() < 1e-6, "gelu at {x}: ({y}, {dy})");
+        }
+        let mut x = vec![-50.0f32; 19];
+        x[3] = 2.0;
+        let (mut y, mut d) = (vec![0.0f32; 19], vec![0.0f32; 19]);
+        Activation::Gelu.apply_with_deriv(&x, &mut y, &mut d);
+        for i in 0..19 {
+            let want = if i == 3 { Activation::Gelu.f_df(2.0f32).1 } else { 0.0 };
+            assert!((d[i] - want).abs() < 1e-6, "slice entry {i}: {} vs {want}", d[i]);
+        }
     }
 
     #[test]

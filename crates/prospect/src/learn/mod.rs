@@ -45,7 +45,7 @@ pub struct BatchStats {
 }
 
 /// A learning rule.
-pub trait Rule<T: Scalar>: Send {
+pub trait Rule<T: Scalar>: Send + Sync {
     /// Name as on the command line.
     fn name(&self) -> &'static str;
     /// Trains `net` on one batch, using (and sizing if needed) the buffers in `ws`.

@@ -116,13 +116,13 @@ macro_rules! par_zip {
         if chunk >= len {
             let $d = &mut $dst[..];
             $(let $s = &$src[..];)*
-            $body
+            super::simd::run(|| $body)
         } else {
             $dst.par_chunks_mut(chunk).enumerate().for_each(|(i, $d)| {
                 let lo = i * chunk;
                 let hi = lo + $d.len();
                 $(let $s = &$src[lo..hi];)*
-                $body
+                super::simd::run(|| $body)
             });
         }
     }};
@@ -243,11 +243,13 @@ impl Backend for Cpu {
             let zd = z.data_mut();
             let rows_per = (ew_chunk(zd.len()) / cols.max(1)).max(1) * cols.max(1);
             let f = |zc: &mut [T]| {
-                for row in zc.chunks_exact_mut(cols) {
-                    for (v, &bb) in row.iter_mut().zip(bd) {
-                        *v += bb;
+                super::simd::run(|| {
+                    for row in zc.chunks_exact_mut(cols) {
+                        for (v, &bb) in row.iter_mut().zip(bd) {
+                            *v += bb;
+                        }
                     }
-                }
+                })
             };
             if rows_per >= zd.len() {
                 f(zd)
@@ -317,11 +319,13 @@ impl Backend for Cpu {
             dd.fill(T::zero());
         }
         // Fixed sequential order: deterministic whatever the thread count.
-        for row in src.data().chunks_exact(cols.max(1)) {
-            for (o, &v) in dd.iter_mut().zip(row) {
-                *o += alpha * v;
+        super::simd::run(|| {
+            for row in src.data().chunks_exact(cols.max(1)) {
+                for (o, &v) in dd.iter_mut().zip(row) {
+                    *o += alpha * v;
+                }
             }
-        }
+        })
     }
 
     fn energy_map<T: Scalar>(
@@ -387,6 +391,9 @@ impl Backend for Cpu {
             }
             acc.iter().sum()
         };
+        let kernel = |lo: usize, gm: &mut [T], gx: Option<&mut [T]>| -> f64 {
+            super::simd::run(|| kernel(lo, gm, gx))
+        };
         if chunk >= len {
             return kernel(0, g_mu.data_mut(), g_x.map(|t| t.data_mut()));
         }
@@ -445,6 +452,7 @@ impl Backend for Cpu {
                         *a -= lr * if nesterov { gs + momentum * *vel } else { *vel };
                     }
                 };
+                let f = |pp: &mut [T], vv: &mut [T], gg: &[T]| super::simd::run(|| f(pp, vv, gg));
                 if chunk >= len {
                     f(pd, vd, gd)
                 } else {
@@ -491,6 +499,7 @@ impl Backend for Cpu {
         };
         let len = pd.len();
         let chunk = ew_chunk(len);
+        let f = |p: &mut [T], m: &mut [T], v: &mut [T], g: &[T]| super::simd::run(|| f(p, m, v, g));
         if chunk >= len {
             f(pd, md, vd, gd)
         } else {

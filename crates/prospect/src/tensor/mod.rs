@@ -6,6 +6,7 @@
 mod backend;
 mod cpu;
 pub mod cuda;
+pub mod simd;
 
 pub use backend::{Accum, Backend, Par, Trans};
 pub use cpu::{sequential, set_threads, threads, Cpu};
@@ -55,7 +56,8 @@ impl Scalar for f32 {
 }
 
 /// Branch-free f32 `tanh`: a [13/6] rational approximation on [-7.9053, 7.9053] (as in Eigen's
-/// `generic_fast_tanh_float`), within a few ulp of the correctly rounded value.
+/// `generic_fast_tanh_float`), within a few ulp of the correctly rounded value, and exactly ±1
+/// beyond (so that `1 - tanh^2` is 0 there, not rounding noise).
 #[inline(always)]
 pub fn tanh_f32(x: f32) -> f32 {
     const CLAMP: f32 = 7.905_311;
@@ -74,6 +76,9 @@ pub fn tanh_f32(x: f32) -> f32 {
     q = x2.mul_add(q, 4.893_525e-3);
     if tiny {
         x
+    } else if x.abs() >= CLAMP {
+        // Exactly ±1, so that 1 - tanh^2 (the derivative) is 0 and not rounding noise.
+        1.0f32.copysign(x)
     } else {
         p / q
     }

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Build the Python package (the wheel of crates/prospect-py, portable: no -C target-cpu=native)
+# into a virtual environment with pytest and Ray, and run its pytest suite (API round trips
+# against the `prospect` binary, shard merges, sweeps on a local two-node Ray cluster).
+#
+#   bash scripts/test-python.sh            (after `cargo test --workspace`, which builds the binary)
+#
+# Environment: PY_VENV (default .venv-py), PYTHON (default python3, >= 3.9),
+# PROSPECT_BIN (default target/debug/prospect, else target/release/prospect).
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+VENV="${PY_VENV:-$REPO/.venv-py}"
+PYTHON="${PYTHON:-python3}"
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+# RUSTFLAGS="" replaces the repository's `-C target-cpu=native` (.cargo/config.toml): the wheel
+# runs on any x86-64 CPU; faer picks its SIMD kernels at run time.
+# Its own target directory: other RUSTFLAGS would rebuild target/release from scratch each time.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target/wheel}"
+# A test build: no debug info and more codegen units than the release profile (faster to
+# compile on CI's two cores; the same code). Set them empty to build the release wheel.
+export CARGO_PROFILE_RELEASE_DEBUG="${CARGO_PROFILE_RELEASE_DEBUG-0}"
+export CARGO_PROFILE_RELEASE_CODEGEN_UNITS="${CARGO_PROFILE_RELEASE_CODEGEN_UNITS-16}"
+[ -n "$CARGO_PROFILE_RELEASE_DEBUG" ] || unset CARGO_PROFILE_RELEASE_DEBUG
+[ -n "$CARGO_PROFILE_RELEASE_CODEGEN_UNITS" ] || unset CARGO_PROFILE_RELEASE_CODEGEN_UNITS
+t0=$(date +%s)
+RUSTFLAGS="" "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "./crates/prospect-py[test]"
+echo "test-python: wheel built and installed in $(($(date +%s) - t0)) s"
+if [ -z "${PROSPECT_BIN:-}" ]; then
+    for b in target/debug/prospect target/release/prospect; do
+        if [ -x "$b" ]; then
+            PROSPECT_BIN="$REPO/$b"
+            break
+        fi
+    done
+fi
+[ -n "${PROSPECT_BIN:-}" ] || { echo "test-python: no prospect binary; run cargo build -p prospect-cli" >&2; exit 1; }
+export PROSPECT_BIN
+cd "$REPO/crates/prospect-py"
+"$VENV/bin/python" -m pytest -q tests
