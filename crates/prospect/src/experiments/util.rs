@@ -632,6 +632,13 @@ mod tests {
         assert_eq!(calls.load(Ordering::Relaxed), 1);
         assert!(victim.is_file(), "the recomputed cell is stored again");
 
+        // A cell of another prospect version is refused, naming both versions.
+        let text = std::fs::read_to_string(&victim).unwrap();
+        let ours = env!("CARGO_PKG_VERSION");
+        std::fs::write(&victim, text.replace(&format!("\"{ours}\""), "\"0.0.0-old\"")).unwrap();
+        let err = fake_grid(&store, &calls).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("0.0.0-old") && err.contains(ours), "{err}");
+
         // A damaged cell is an error naming its file, not a silent recompute.
         std::fs::write(&victim, "r = [1.0, ").unwrap();
         let err = fake_grid(&store, &calls).map(|_| ()).unwrap_err().to_string();
