@@ -14,8 +14,8 @@ VENV="${PY_VENV:-$REPO/.venv-py}"
 PYTHON="${PYTHON:-python3}"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-# RUSTFLAGS="" replaces the repository's `-C target-cpu=native` (.cargo/config.toml): the wheel
-# runs on any x86-64 CPU; faer picks its SIMD kernels at run time.
+# pyproject.toml replaces the repository's `-C target-cpu=native` (.cargo/config.toml) by
+# `-C target-cpu=generic`: the wheel runs on any CPU (a test checks), SIMD by run-time dispatch.
 # Its own target directory: other RUSTFLAGS would rebuild target/release from scratch each time.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target/wheel}"
 # A test build: no debug info and more codegen units than the release profile (faster to
@@ -25,7 +25,7 @@ export CARGO_PROFILE_RELEASE_CODEGEN_UNITS="${CARGO_PROFILE_RELEASE_CODEGEN_UNIT
 [ -n "$CARGO_PROFILE_RELEASE_DEBUG" ] || unset CARGO_PROFILE_RELEASE_DEBUG
 [ -n "$CARGO_PROFILE_RELEASE_CODEGEN_UNITS" ] || unset CARGO_PROFILE_RELEASE_CODEGEN_UNITS
 t0=$(date +%s)
-RUSTFLAGS="" "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
     "./crates/prospect-py[test]"
 echo "test-python: wheel built and installed in $(($(date +%s) - t0)) s"
 if [ -z "${PROSPECT_BIN:-}" ]; then

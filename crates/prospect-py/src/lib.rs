@@ -510,6 +510,23 @@ fn simd_level() -> String {
     format!("{:?}", prospect::tensor::simd::level())
 }
 
+/// The SIMD features the module was compiled for unconditionally (empty for a portable
+/// wheel: wider instructions are only used through run-time dispatch).
+#[pyfunction]
+fn compiled_features() -> Vec<&'static str> {
+    let mut f = Vec::new();
+    if cfg!(target_feature = "avx2") {
+        f.push("avx2");
+    }
+    if cfg!(target_feature = "fma") {
+        f.push("fma");
+    }
+    if cfg!(target_feature = "avx512f") {
+        f.push("avx512f");
+    }
+    f
+}
+
 /// Whether `path` holds a run's model checkpoint.
 #[pyfunction]
 fn is_run(path: PathBuf) -> bool {
@@ -524,6 +541,7 @@ fn _prospect(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(preset_names, m)?)?;
     m.add_function(wrap_pyfunction!(is_run, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
+    m.add_function(wrap_pyfunction!(compiled_features, m)?)?;
     m.add_function(wrap_pyfunction!(repro_run, m)?)?;
     m.add_function(wrap_pyfunction!(experiment_names, m)?)?;
     m.add_class::<Model>()?;

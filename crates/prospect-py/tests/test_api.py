@@ -157,6 +157,13 @@ def test_labels_out_of_range_and_float_labels_are_rejected():
         t.train_batch(x[:4], labels[:4].astype(np.float32))
 
 
+def test_the_wheel_is_portable():
+    """Built without -C target-cpu=native (pyproject.toml): no SIMD feature is assumed at
+    compile time, and the run-time level is the CPU's."""
+    assert prospect._prospect.compiled_features() == []
+    assert prospect._prospect.simd_level() in ("Base", "Avx2", "Avx512")
+
+
 def test_simd_levels_give_the_same_training(tmp_path):
     """The wheel is built without -C target-cpu=native and picks its element-wise kernels at
     run time (prospect::tensor::simd): the baseline build (PROSPECT_SIMD=base) and the widest

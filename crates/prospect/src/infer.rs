@@ -52,8 +52,10 @@ pub struct InferenceConfig {
     pub optimizer: NodeOptim,
     /// Momentum coefficient for `momentum` / `nesterov`.
     pub momentum: f64,
-    /// Halve `gamma` whenever the energy rises (reset to `gamma` each batch).
+    /// Cut `gamma` whenever the energy rises (reset to `gamma` each batch).
     pub halve_on_rise: bool,
+    /// The factor of that cut (0.5 halves; the authors' continual experiments use 0.9).
+    pub discount: f64,
     /// Stop early once `|E_t - E_{t-1}| <= tol * E_{t-1}` (0 disables).
     pub tol: f64,
     /// Output treatment.
@@ -73,6 +75,7 @@ impl Default for InferenceConfig {
             optimizer: NodeOptim::Sgd,
             momentum: 0.0,
             halve_on_rise: false,
+            discount: 0.5,
             tol: 0.0,
             output: OutputMode::Clamp,
             free_init: crate::graph::FreeInit::Zeros,
@@ -91,6 +94,12 @@ impl InferenceConfig {
             return Err(Error::config(
                 "inference.gamma",
                 format!("must be > 0, found {}", self.gamma),
+            ));
+        }
+        if !(self.discount > 0.0 && self.discount < 1.0) {
+            return Err(Error::config(
+                "inference.discount",
+                format!("must be in (0, 1), found {}", self.discount),
             ));
         }
         if !(0.0..1.0).contains(&self.momentum) {
@@ -515,7 +524,7 @@ impl<T: Scalar> Net<T> {
             }
             if t > 0 {
                 if cfg.halve_on_rise && e > prev {
-                    gamma *= 0.5;
+                    gamma *= cfg.discount;
                 }
                 if cfg.tol > 0.0 && (prev - e).abs() <= cfg.tol * prev.abs() {
                     // Converged; ws holds the errors of the current nodes.

@@ -319,6 +319,16 @@ fn halving_on_energy_rise_follows_the_constructed_case() {
     let plain = InferenceConfig { halve_on_rise: false, ..cfg };
     let s = net.infer(&mut ws, &plain, 0).unwrap();
     assert_eq!((s.gamma, ws.x[1].at(0, 0)), (1.5, -14.0));
+    // another discount: each rise multiplies gamma by it. 1 → 4 (E 5, rise: 1.35) →
+    // 4 - 1.35·4 = -1.4 (E 12.56, rise: 1.215) → -1.4 + 1.215·6.8 = 6.862
+    let tenth = InferenceConfig { steps: 3, discount: 0.9, ..cfg };
+    let s = net.infer(&mut ws, &tenth, 0).unwrap();
+    assert!((s.gamma - 1.215).abs() < 1e-12, "{}", s.gamma);
+    assert!((ws.x[1].at(0, 0) - 6.862).abs() < 1e-9, "{}", ws.x[1].at(0, 0));
+    for bad in [0.0, 1.0, -0.5, f64::NAN] {
+        let e = InferenceConfig { discount: bad, ..cfg }.validate().unwrap_err().to_string();
+        assert!(e.contains("inference.discount"), "{e}");
+    }
     // a falling energy never halves
     // (its energy reaches exactly 1.0 from step 27 on: equal energies are no rise either)
     let calm = InferenceConfig { gamma: 0.25, steps: 30, ..cfg };
