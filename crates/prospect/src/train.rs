@@ -585,11 +585,7 @@ impl Trainer {
     /// # Errors
     /// [`Error::Io`] or [`Error::Checkpoint`] naming the file.
     pub fn save_checkpoint(&self, dir: &Path, last: Option<&EpochMetrics>) -> Result<()> {
-        let mut model_meta = Metadata::new();
-        model_meta.insert("config".into(), self.cfg.to_toml()?);
-        model_meta.insert("preset".into(), self.cfg.preset.clone());
-        model_meta.insert("algo".into(), self.cfg.algo.clone());
-        model_meta.insert("sizes".into(), format!("{:?}", self.net.sizes()));
+        let model_meta = model_metadata(&self.cfg, &self.net)?;
         let mut opt_meta = Metadata::new();
         if let Some(m) = last {
             opt_meta.insert("metrics".into(), m.to_json());
@@ -904,23 +900,26 @@ impl StepTrainer {
     pub fn save(&self, dir: &Path) -> Result<()> {
         fs::create_dir_all(dir).map_err(io(dir))?;
         checkpoint::write_atomic(&dir.join(CONFIG_FILE), self.cfg.to_toml()?.as_bytes())?;
-        let mut meta = Metadata::new();
-        meta.insert("config".into(), self.cfg.to_toml()?);
-        meta.insert("preset".into(), self.cfg.preset.clone());
-        meta.insert("algo".into(), self.cfg.algo.clone());
-        meta.insert("sizes".into(), format!("{:?}", self.net.sizes()));
+        let mut meta = model_metadata(&self.cfg, &self.net)?;
         meta.insert("batches".into(), self.batches.to_string());
         checkpoint::save(dir, &self.net, &self.opt, 0, &meta, &Metadata::new())
     }
 }
 
-/// Checks that `x` and `y` have the network's widths and the same number of rows.
+/// Checks that `x` and `y` have the network's widths, the same number of rows, and at least one.
 fn check_xy(net: &Net<f32>, x: &Tensor<f32>, y: &Tensor<f32>) -> Result<()> {
-    if x.cols() != net.d_in() || x.rows() == 0 {
-        return Err(Error::shape("batch", "inputs x", [x.rows().max(1), net.d_in()], x.shape()));
+    if x.rows() == 0 {
+        return Err(Error::shape("batch", "inputs x", [1, net.d_in()], x.shape()));
     }
-    if y.shape() != [x.rows(), net.d_out()] {
-        return Err(Error::shape("batch", "targets y", [x.rows(), net.d_out()], y.shape()));
-    }
-    Ok(())
+    net.check_batch(x, Some(y))
+}
+
+/// The metadata a model checkpoint of a run carries: its config, preset, rule and widths.
+fn model_metadata(cfg: &RunConfig, net: &Net<f32>) -> Result<Metadata> {
+    let mut meta = Metadata::new();
+    meta.insert("config".into(), cfg.to_toml()?);
+    meta.insert("preset".into(), cfg.preset.clone());
+    meta.insert("algo".into(), cfg.algo.clone());
+    meta.insert("sizes".into(), format!("{:?}", net.sizes()));
+    Ok(meta)
 }
