@@ -125,7 +125,7 @@ fn a_bad_preset_lists_the_presets() {
     }
     let out = run(&["presets"]);
     let list = text(&out.stdout);
-    assert_eq!(list.lines().count(), 10, "{list}");
+    assert_eq!(list.lines().count(), 12, "{list}");
     assert!(list.lines().next().unwrap().contains("(default)"), "{list}");
     let out = run(&["presets", "--show", "mnist-mlp-pcx"]);
     assert!(text(&out.stdout).contains("gamma = 0.0105"), "{}", text(&out.stdout));
@@ -496,4 +496,50 @@ fn memory_store_and_recall_on_the_digits() {
     let err =
         fails(&run(&["memory", "recall", "--run", dir.path().join("none").to_str().unwrap()]));
     assert!(err.contains("not a memory run directory"), "{err}");
+}
+
+/// The energy-based family and the KL energies are reachable from the command line and TOML:
+/// `--algo eqprop` (centred), `--algo chl`, `model.hidden_energy = "categorical"` in a config
+/// file; each learns the digits, and the config written to the run holds the keys.
+#[test]
+fn eqprop_chl_and_categorical_hidden_nodes_train_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let toml = tmp.path().join("cat.toml");
+    fs::write(&toml, "preset = \"digits-mlp\"\n[model]\nhidden_energy = \"categorical\"\n")
+        .unwrap();
+    let cases: [(&str, Vec<&str>); 3] = [
+        (
+            "eqprop",
+            vec![
+                "--algo",
+                "eqprop",
+                "--set",
+                "inference.centred=true",
+                "--set",
+                "inference.beta=0.05",
+            ],
+        ),
+        ("chl", vec!["--algo", "chl"]),
+        ("categorical", vec!["--config", toml.to_str().unwrap()]),
+    ];
+    for (name, extra) in cases {
+        let dir = tmp.path().join(name);
+        let mut args =
+            vec!["train", "--epochs", "8", "--no-plot", "-q", "--out", dir.to_str().unwrap()];
+        args.extend(extra.iter().copied());
+        let out = run(&args);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        let m = metrics(&dir);
+        let acc = m.last().unwrap()["test_accuracy"].as_f64().unwrap();
+        assert!(acc >= 0.85, "{name}: test accuracy {acc} after 8 epochs");
+        let cfg = fs::read_to_string(dir.join("config.toml")).unwrap();
+        let want = match name {
+            "eqprop" => "centred = true",
+            "chl" => "algo = \"chl\"",
+            _ => "hidden_energy = \"categorical\"",
+        };
+        assert!(cfg.contains(want), "{name}: config.toml lacks `{want}`:\n{cfg}");
+    }
+    let err = fails(&run(&["train", "--algo", "chl", "--set", "inference.beta=0.5", "-q"]));
+    assert!(err.contains("inference.beta"), "{err}");
 }

@@ -42,6 +42,11 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     ("fmnist-mlp-pcx", "the PCX benchmark's Fashion-MNIST MLP: same net, T=5, AdamW, 6 epochs"),
     ("mnist-mlp-bp", "the mnist-mlp-pcx network and schedule trained by backprop (baseline)"),
+    (
+        "mnist-mlp-categorical",
+        "the mnist-mlp-pcx network and schedule with categorical hidden nodes (KL energies)",
+    ),
+    ("mnist-mlp-bernoulli", "the mnist-mlp-pcx network and schedule with Bernoulli hidden nodes"),
     ("digits-cnn", "PC CNN on the bundled digits: conv 3x3 + max-pool -> dense, seconds"),
     (
         "mnist-cnn",
@@ -168,7 +173,7 @@ impl Default for TrainConfig {
 pub struct RunConfig {
     /// The preset this config started from (names run directories).
     pub preset: String,
-    /// Learning rule: `bp`, `pc`, `ipc` or `zil` (see [`crate::learn::RULES`]).
+    /// Learning rule: `bp`, `pc`, `ipc`, `zil`, `eqprop` or `chl` (see [`crate::learn::RULES`]).
     pub algo: String,
     /// `[data]`.
     pub data: DataConfig,
@@ -314,6 +319,23 @@ fn mnist_mlp_bp() -> RunConfig {
     c
 }
 
+/// The mnist-mlp-pcx network and schedule with categorical hidden nodes (Pinchetti et al.
+/// 2022): each hidden node holds logits, its energy `KL(softmax(x) || softmax(mu))`.
+fn mnist_mlp_categorical() -> RunConfig {
+    let mut c = mnist_mlp_pcx();
+    c.preset = "mnist-mlp-categorical".into();
+    c.model.hidden_energy = EnergyKind::Categorical;
+    c
+}
+
+/// The same with Bernoulli hidden nodes: `sum KL(Bern(sigmoid(x)) || Bern(sigmoid(mu)))`.
+fn mnist_mlp_bernoulli() -> RunConfig {
+    let mut c = mnist_mlp_pcx();
+    c.preset = "mnist-mlp-bernoulli".into();
+    c.model.hidden_energy = EnergyKind::Bernoulli;
+    c
+}
+
 /// A chain of conv (3×3, padding 1) + 2×2 max-pool blocks from an image node, then dense
 /// edges through `hidden` widths to `classes`; every edge ends in a value node.
 fn cnn_spec(
@@ -425,6 +447,8 @@ pub fn preset(name: &str) -> Result<RunConfig> {
         "mnist-mlp-pcx" => mnist_mlp_pcx(),
         "fmnist-mlp-pcx" => fmnist_mlp_pcx(),
         "mnist-mlp-bp" => mnist_mlp_bp(),
+        "mnist-mlp-categorical" => mnist_mlp_categorical(),
+        "mnist-mlp-bernoulli" => mnist_mlp_bernoulli(),
         "digits-graph" => digits_graph(),
         "digits-cnn" => digits_cnn(),
         "mnist-cnn" => mnist_cnn(),

@@ -632,10 +632,11 @@ pub fn build<T: crate::tensor::Scalar>(
     let fw = spec.convention == Convention::Fw;
     let mut nodes = Vec::with_capacity(n);
     let mut energies = Vec::new();
+    let out_name = io_names(spec).1;
     for (i, s) in spec.nodes.iter().enumerate() {
         let predicted = in_deg[i] > 0 || s.prior != Prior::None;
         let energy = predicted.then(|| {
-            energies.push(s.energy.build::<T>(s.precision));
+            energies.push(s.energy.build_node::<T>(s.precision, s.name == out_name));
             energies.len() - 1
         });
         let act = (fw && in_deg[i] > 1).then_some(s.activation);

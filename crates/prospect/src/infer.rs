@@ -38,6 +38,14 @@ pub enum OutputMode {
         /// Nudging strength.
         beta: f64,
     },
+    /// `x_L` is clamped to the target and its energy weighted by `beta`:
+    /// `F_beta = sum_{l<L} E_l + beta E_L(target, mu_L)`. `beta = 1` is [`OutputMode::Clamp`],
+    /// `beta = 0` leaves the output unconstrained (the free phase of equilibrium propagation),
+    /// a negative `beta` pushes away from the target (centred nudging).
+    Weighted {
+        /// Weight of the output energy (any finite value).
+        beta: f64,
+    },
 }
 
 /// Settings of one inference phase.
@@ -65,6 +73,12 @@ pub struct InferenceConfig {
     pub free_init: crate::graph::FreeInit,
     /// Seed of a random `free_init` (mixed with the batch index).
     pub seed: u64,
+    /// Nudging strength `beta` of equilibrium propagation (`eqprop`; default 0.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beta: Option<f64>,
+    /// Centred nudging: phases at `+beta` and `-beta` instead of `0` and `+beta` (`eqprop`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub centred: bool,
 }
 
 impl Default for InferenceConfig {
@@ -80,6 +94,8 @@ impl Default for InferenceConfig {
             output: OutputMode::Clamp,
             free_init: crate::graph::FreeInit::Zeros,
             seed: 0,
+            beta: None,
+            centred: false,
         }
     }
 }
@@ -122,12 +138,24 @@ impl InferenceConfig {
                 ));
             }
         }
-        if let OutputMode::Nudge { beta } = self.output {
-            if !(beta.is_finite() && beta > 0.0) {
+        match self.output {
+            OutputMode::Nudge { beta } if !(beta.is_finite() && beta > 0.0) => {
                 return Err(Error::config(
                     "inference.output.beta",
                     format!("must be > 0, found {beta}"),
                 ));
+            }
+            OutputMode::Weighted { beta } if !beta.is_finite() => {
+                return Err(Error::config(
+                    "inference.output.beta",
+                    format!("must be finite, found {beta}"),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(beta) = self.beta {
+            if !(beta.is_finite() && beta > 0.0) {
+                return Err(Error::config("inference.beta", format!("must be > 0, found {beta}")));
             }
         }
         Ok(())
@@ -283,6 +311,13 @@ impl<T: Scalar> Net<T> {
                     }
                     link + beta * loss
                 }
+                OutputMode::Weighted { beta } if i == out => {
+                    // The output is clamped: no dE/dx of its own; its error is scaled by beta.
+                    let e = energy.eval(&ws.x[i], &ws.mu[i], &mut ws.g[i], None);
+                    let b = T::of(beta);
+                    ws.g[i].data_mut().iter_mut().for_each(|v| *v *= b);
+                    beta * e
+                }
                 _ => energy.eval(
                     &ws.x[i],
                     &ws.mu[i],
@@ -382,8 +417,36 @@ impl<T: Scalar> Net<T> {
         batch_index: usize,
         after_step: impl FnMut(usize, &Workspace<T>),
     ) -> Result<InferenceStats> {
-        let clamp = cfg.output == OutputMode::Clamp;
+        let clamp = !matches!(cfg.output, OutputMode::Nudge { .. });
         self.relax(ws, cfg, batch_index, Some(clamp), after_step)
+    }
+
+    /// Inference that starts from the nodes now in `ws` instead of a forward pass (the second
+    /// phase of equilibrium propagation starts from the first one's equilibrium); the roles
+    /// stay as they are except the output's, set by `cfg.output`.
+    ///
+    /// # Errors
+    /// As [`Net::infer`].
+    pub fn infer_from_current(
+        &self,
+        ws: &mut Workspace<T>,
+        cfg: &InferenceConfig,
+        batch_index: usize,
+    ) -> Result<InferenceStats> {
+        let out = self.output();
+        if out != self.input() {
+            ws.roles[out] = if matches!(cfg.output, OutputMode::Nudge { .. }) {
+                Role::Free
+            } else {
+                Role::Clamped
+            };
+            if ws.roles[out] == Role::Clamped {
+                let (x, t) = (&mut ws.x[out], &ws.target);
+                x.copy_from(t);
+            }
+        }
+        self.repredict(ws, true);
+        self.relax_steps(ws, cfg, batch_index, |_, _| {})
     }
 
     /// Answers a query: every node not in `given` is free; each given node is clamped,
@@ -488,9 +551,20 @@ impl<T: Scalar> Net<T> {
         cfg: &InferenceConfig,
         batch_index: usize,
         clamp_output: Option<bool>,
-        mut after_step: impl FnMut(usize, &Workspace<T>),
+        after_step: impl FnMut(usize, &Workspace<T>),
     ) -> Result<InferenceStats> {
         self.forward_init(ws, clamp_output, &cfg.free_init, cfg.seed ^ batch_index as u64);
+        self.relax_steps(ws, cfg, batch_index, after_step)
+    }
+
+    /// The inference steps of [`Net::relax`], from the nodes and predictions now in `ws`.
+    fn relax_steps(
+        &self,
+        ws: &mut Workspace<T>,
+        cfg: &InferenceConfig,
+        batch_index: usize,
+        mut after_step: impl FnMut(usize, &Workspace<T>),
+    ) -> Result<InferenceStats> {
         after_step(0, ws);
         for v in &mut ws.vel {
             v.fill(T::zero());

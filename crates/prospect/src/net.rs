@@ -124,7 +124,8 @@ impl MlpSpec {
         if self.hidden_energy == EnergyKind::CrossEntropy && l > 1 {
             return Err(Error::config(
                 "model.hidden_energy",
-                "cross_entropy is an output energy; valid for hidden layers: gaussian, laplace",
+                "cross_entropy is an output energy (on probabilities); valid for hidden layers: \
+                 gaussian, laplace, categorical, bernoulli (on logits)",
             ));
         }
         Ok(())
@@ -229,7 +230,7 @@ impl<T: Scalar> Net<T> {
             layers.push(Box::new(d));
             let p = spec.precisions.get(i).copied().unwrap_or(1.0);
             let kind = if i + 1 == l { spec.output_energy } else { spec.hidden_energy };
-            energies.push(kind.build(p));
+            energies.push(kind.build_node(p, i + 1 == l));
         }
         Self::new(layers, energies)
     }

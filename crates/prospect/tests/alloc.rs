@@ -46,8 +46,16 @@ fn allocations(f: impl FnOnce()) -> usize {
 /// training batch of every rule.
 fn check(threads: usize, batch: usize) {
     prospect::tensor::set_threads(threads);
-    for conv in [Convention::Wf, Convention::Fw] {
-        let spec = MlpSpec::new(&[64, 48, 32, 10], Activation::Gelu, conv);
+    use prospect::EnergyKind;
+    let cases = [
+        (Convention::Wf, EnergyKind::Gaussian),
+        (Convention::Fw, EnergyKind::Gaussian),
+        (Convention::Wf, EnergyKind::Categorical),
+        (Convention::Fw, EnergyKind::Bernoulli),
+    ];
+    for (conv, hidden) in cases {
+        let mut spec = MlpSpec::new(&[64, 48, 32, 10], Activation::Gelu, conv);
+        spec.hidden_energy = hidden;
         let mut net: Net<f32> = Net::mlp(&spec, 0).unwrap();
         let x = Tensor::from_fn(batch, 64, |r, c| ((r * 7 + c) % 5) as f32 * 0.2);
         let y = Tensor::from_fn(batch, 10, |r, c| (r % 10 == c) as u8 as f32);
@@ -65,9 +73,9 @@ fn check(threads: usize, batch: usize) {
         let n = allocations(|| {
             net.infer(&mut ws, &cfg, 1).unwrap();
         });
-        assert_eq!(n, 0, "{threads} threads {conv:?}: inference allocated {n} times");
-        let what = format!("{threads} threads {conv:?}");
-        let algos = ["pc", "ipc", "zil", "bp"];
+        assert_eq!(n, 0, "{threads} threads {conv:?} {hidden:?}: inference allocated {n} times");
+        let what = format!("{threads} threads {conv:?} {hidden:?}");
+        let algos = ["pc", "ipc", "zil", "bp", "eqprop", "chl"];
         train_without_allocating(&mut net, &mut ws, &x, &y, &cfg, &algos, &what);
         if threads > 1 {
             assert_eq!(ws.shards.len(), threads, "batch {batch} must take the sharded path");
@@ -163,7 +171,7 @@ fn check_cnn(threads: usize, batch: usize) {
         let cfg = InferenceConfig { steps: 8, ..Default::default() };
         let mut ws = Workspace::new(&net, batch);
         let what = format!("cnn {threads} threads {kind:?}");
-        let algos = ["pc", "ipc", "zil", "bp"];
+        let algos = ["pc", "ipc", "zil", "bp", "eqprop", "chl"];
         train_without_allocating(&mut net, &mut ws, &x, &y, &cfg, &algos, &what);
         if threads > 1 {
             assert_eq!(ws.shards.len(), threads, "batch {batch} must take the sharded path");

@@ -72,7 +72,7 @@ fn registry_runs_the_quick_experiments_and_rejects_unknown_names() {
     assert!(r.table.to_csv().starts_with("method,update,output_a,output_b\n"));
     let e = experiments::run("nope", false, None).unwrap_err().to_string();
     assert!(e.contains("interference") && e.contains("linear-equilibrium"), "{e}");
-    assert_eq!(experiments::EXPERIMENTS.len(), 18);
+    assert_eq!(experiments::EXPERIMENTS.len(), 20);
 }
 
 /// Z-IL on the levelled skip MLP and unrolled RNN equals BP on the original graphs (f64 to

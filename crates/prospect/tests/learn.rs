@@ -123,7 +123,7 @@ fn divergence_is_an_error_naming_batch_step_and_layer() {
         Net::mlp(&MlpSpec::new(&[4, 8, 8, 3], Activation::Identity, Convention::Wf), 0).unwrap();
     let x = Tensor::full(4, 4, 1.0e3f32);
     let y = Tensor::full(4, 3, -1.0e3f32);
-    for algo in ["pc", "ipc", "zil", "bp"] {
+    for algo in ["pc", "ipc", "zil", "bp", "eqprop", "chl"] {
         let mut net = net0.clone();
         let inference = InferenceConfig { steps: 50, gamma: 5.0, ..Default::default() };
         let mut rule = learn::build::<f32>(algo, &inference).unwrap();

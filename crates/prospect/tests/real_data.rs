@@ -129,3 +129,71 @@ fn memory_gpcn_recalls_mnist_digits_and_beats_its_peers() {
     }
     assert_eq!(r.grids.len(), 2);
 }
+
+/// A batch of `n` MNIST training images (pixels in [0, 1]) with one-hot targets, in f64.
+fn mnist_batch(test_name: &str, n: usize) -> Option<(Tensor<f64>, Tensor<f64>)> {
+    let mut d = match data::load("mnist", Split::Train, None) {
+        Ok(d) => d,
+        Err(e) => {
+            testing::skip_or_fail(
+                test_name,
+                &format!("mnist is not loadable: {e}"),
+                "bash scripts/fetch-data.sh mnist",
+            );
+            return None;
+        }
+    };
+    d.scale_unit();
+    d.shuffle(3);
+    let d = d.take(n);
+    let x = Tensor::from_fn(n, 784, |r, c| d.example(r)[c] as f64);
+    let y = Tensor::from_vec(n, 10, d.one_hot().iter().map(|&v| v as f64).collect());
+    Some((x, y))
+}
+
+/// `prospect repro weak-feedback` at its settings (784-128-64-10, 50 steps): at beta = 0.01
+/// PC nudge, EqProp and centred EqProp point along the BP gradient (cosine > 0.995), centred
+/// nudging is the closest at beta = 0.1, and CHL (beta = 1) is further from BP than all of them.
+#[test]
+fn weak_feedback_rules_tend_to_backprop_on_mnist() {
+    use prospect::experiments::weak_feedback::{net, update};
+    let Some((x, y)) = mnist_batch("real_data::weak_feedback_rules_tend_to_backprop_on_mnist", 64)
+    else {
+        return;
+    };
+    let net = net::<f64>(0).unwrap();
+    let bp = update(&net, &x, &y, "BP", 1.0).unwrap();
+    let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
+    let cos =
+        |u: &[f64]| u.iter().zip(&bp).map(|(a, b)| a * b).sum::<f64>() / (norm(u) * norm(&bp));
+    let rel =
+        |u: &[f64]| norm(&u.iter().zip(&bp).map(|(a, b)| a - b).collect::<Vec<_>>()) / norm(&bp);
+    let chl = cos(&update(&net, &x, &y, "CHL", 1.0).unwrap());
+    for rule in ["PC nudge", "EqProp", "centred EqProp"] {
+        let c = cos(&update(&net, &x, &y, rule, 0.01).unwrap());
+        assert!(c > 0.995, "{rule}: cosine {c} at beta 0.01");
+        assert!(chl < c - 0.01, "CHL {chl} vs {rule} {c}");
+    }
+    let at = |rule: &str| rel(&update(&net, &x, &y, rule, 0.1).unwrap());
+    let (pc, ep, centred) = (at("PC nudge"), at("EqProp"), at("centred EqProp"));
+    assert!(centred < 0.5 * ep.min(pc), "relative errors at beta 0.1: {pc} {ep} {centred}");
+}
+
+/// `prospect repro target-prop`: the closed-form equilibrium of the linear 784-128-64-10 chain
+/// is BP-like (update cosine > 0.999) at a precision ratio of 1e-3 and TP-like (target cosine
+/// > 0.999) at 1e3, and not the other way round; the engine relaxes to the same equilibrium.
+#[test]
+fn target_prop_equilibrium_moves_from_backprop_to_target_propagation() {
+    use prospect::experiments::target_prop::{alignment, engine_gap, linear_net};
+    let test = "real_data::target_prop_equilibrium_moves_from_backprop_to_target_propagation";
+    let Some((x, y)) = mnist_batch(test, 16) else {
+        return;
+    };
+    let net = linear_net(0).unwrap();
+    let (low, high) =
+        (alignment(&net, &x, &y, 1e-3).unwrap(), alignment(&net, &x, &y, 1e3).unwrap());
+    assert!(low.bp > 0.999 && high.tp > 0.999, "low {low:?}, high {high:?}");
+    assert!(high.bp < 0.95 && low.tp < 0.9, "low {low:?}, high {high:?}");
+    let gap = engine_gap(&net, &x, &y, 1.0, 3000).unwrap();
+    assert!(gap < 1e-6, "engine vs closed form: {gap}");
+}

@@ -6,6 +6,7 @@ use prospect::config::{self, RunConfig, PRESETS};
 use prospect::train::{
     read_metrics, EpochMetrics, EvalSet, Run, Trainer, CONFIG_FILE, METRICS_FILE,
 };
+use prospect::EnergyKind;
 use prospect::{Error, NodeOptim, OptimKind, OutputMode};
 use std::fs;
 use std::path::Path;
@@ -115,6 +116,20 @@ fn presets_round_trip_through_toml_and_match_the_issue() {
     assert_eq!(b.algo, "bp");
     assert_eq!(b.model, p.model);
     assert_eq!(b.optimizer, p.optimizer);
+    // the KL-energy presets change the hidden energy and nothing else
+    for (name, kind) in [
+        ("mnist-mlp-categorical", EnergyKind::Categorical),
+        ("mnist-mlp-bernoulli", EnergyKind::Bernoulli),
+    ] {
+        let c = config::preset(name).unwrap();
+        assert_eq!(c.model.hidden_energy, kind);
+        let back = prospect::MlpSpec { hidden_energy: p.model.hidden_energy, ..c.model.clone() };
+        assert_eq!(back, p.model);
+        assert_eq!(
+            (c.algo.as_str(), &c.optimizer, &c.inference),
+            ("pc", &p.optimizer, &p.inference)
+        );
+    }
 }
 
 #[test]

@@ -5,10 +5,14 @@
 //! when asked, `dE/dx` (which drives the layer's own value nodes). Used at the output with
 //! `x = target`, an energy is also the loss that backprop minimises.
 
+mod bernoulli;
+mod categorical;
 mod cross_entropy;
 mod gaussian;
 mod laplace;
 
+pub use bernoulli::Bernoulli;
+pub use categorical::Categorical;
 pub use cross_entropy::CrossEntropy;
 pub use gaussian::Gaussian;
 pub use laplace::Laplace;
@@ -52,18 +56,44 @@ pub enum EnergyKind {
     CrossEntropy,
     /// [`Laplace`] with scale 1: `||x - mu||_1`.
     Laplace,
+    /// [`Categorical`]: `KL(softmax(x) || softmax(mu))` (hidden nodes hold logits; the output
+    /// node holds the target distribution).
+    Categorical,
+    /// [`Bernoulli`]: `sum KL(Bern(sigmoid(x)) || Bern(sigmoid(mu)))` (hidden nodes hold
+    /// logits; the output node holds targets in `[0, 1]`).
+    Bernoulli,
+}
+
+impl EnergyKind {
+    /// Every energy, in the order of [`ENERGY_NAMES`].
+    pub const ALL: [EnergyKind; 5] = [
+        EnergyKind::Gaussian,
+        EnergyKind::CrossEntropy,
+        EnergyKind::Laplace,
+        EnergyKind::Categorical,
+        EnergyKind::Bernoulli,
+    ];
 }
 
 /// Names accepted for [`EnergyKind`] in configs.
-pub const ENERGY_NAMES: &str = "gaussian, cross_entropy, laplace";
+pub const ENERGY_NAMES: &str = "gaussian, cross_entropy, laplace, categorical, bernoulli";
 
 impl EnergyKind {
-    /// The energy object, with `precision` for the Gaussian (`1/scale` for Laplace).
+    /// The energy object of a hidden node, with `precision` for the Gaussian (`1/scale` for
+    /// Laplace, the weight of the KL for categorical and Bernoulli).
     pub fn build<T: Scalar>(self, precision: f64) -> Box<dyn Energy<T>> {
+        self.build_node(precision, false)
+    }
+
+    /// The energy object of a node; `output`: the node is clamped to targets in training, so a
+    /// categorical or Bernoulli node holds probabilities rather than logits.
+    pub fn build_node<T: Scalar>(self, precision: f64, output: bool) -> Box<dyn Energy<T>> {
         match self {
             EnergyKind::Gaussian => Box::new(Gaussian { precision }),
             EnergyKind::CrossEntropy => Box::new(CrossEntropy),
             EnergyKind::Laplace => Box::new(Laplace { precision }),
+            EnergyKind::Categorical => Box::new(Categorical { precision, probs: output }),
+            EnergyKind::Bernoulli => Box::new(Bernoulli { precision, probs: output }),
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use super::util::{mean_std, par_map};
 use super::{Claim, Grid, Panel, Report, Series, Settings, Table};
-use crate::data::{self, Dataset, Split};
+use crate::data::{Dataset, Split};
 use crate::error::Result;
 use crate::graph::{EdgeSpec, FreeInit, NodeSpec, Prior};
 use crate::infer::{Given, InferenceConfig};
@@ -90,12 +90,7 @@ pub struct Scores {
     pub train_seconds: f64,
 }
 
-fn mnist(split: Split, n: usize, seed: u64) -> Result<Dataset> {
-    let mut d = data::load("mnist", split, None)?;
-    d.scale_unit();
-    d.shuffle(seed);
-    Ok(d.take(n.min(d.len())))
-}
+use super::util::mnist;
 
 fn rows(d: &Dataset, lo: usize, hi: usize) -> (Tensor<f32>, Tensor<f32>) {
     let x = Tensor::from_vec(hi - lo, PIXELS, d.x[lo * PIXELS..hi * PIXELS].to_vec());

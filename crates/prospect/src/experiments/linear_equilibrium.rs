@@ -35,7 +35,7 @@ fn chain(depth: usize, width: usize, seed: u64) -> Result<(Net<f64>, Tensor<f64>
 }
 
 /// Weight `[d_out, d_in]` and bias `[d_out]` of a layer, row-major.
-fn weight_bias(net: &Net<f64>, l: usize) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn weight_bias(net: &Net<f64>, l: usize) -> (Vec<f64>, Vec<f64>) {
     let (mut w, mut b) = (vec![], vec![0.0; net.layers[l].d_out()]);
     net.layers[l].for_each_param(&mut |name, p| match name {
         "weight" => w = p.data().to_vec(),
@@ -52,6 +52,27 @@ fn weight_bias(net: &Net<f64>, l: usize) -> (Vec<f64>, Vec<f64>) {
 /// # Errors
 /// [`Error::Config`] if the system is singular (it never is: `I + WᵀW` is positive definite).
 pub fn closed_form(net: &Net<f64>, x: &Tensor<f64>, y: &Tensor<f64>) -> Result<Vec<Tensor<f64>>> {
+    closed_form_weighted(net, x, y, &vec![1.0; net.depth()])
+}
+
+/// [`closed_form`] with a precision `pi_l` per layer (`E = sum_l pi_l/2 ||x_l - mu_l||^2`): the
+/// system `(pi_l I + pi_{l+1} W_{l+1}ᵀW_{l+1}) x_l − pi_l W_l x_{l−1} − pi_{l+1} W_{l+1}ᵀ x_{l+1}
+/// = pi_l b_l − pi_{l+1} W_{l+1}ᵀ b_{l+1}`.
+///
+/// # Errors
+/// As [`closed_form`]; [`Error::Config`] if `pis` does not hold one value per layer.
+pub fn closed_form_weighted(
+    net: &Net<f64>,
+    x: &Tensor<f64>,
+    y: &Tensor<f64>,
+    pis: &[f64],
+) -> Result<Vec<Tensor<f64>>> {
+    if pis.len() != net.depth() {
+        return Err(Error::config(
+            "precisions",
+            format!("expected {} values, found {}", net.depth(), pis.len()),
+        ));
+    }
     let sizes = net.sizes();
     let l_max = net.depth();
     let offs: Vec<usize> = (1..l_max)
@@ -72,30 +93,31 @@ pub fn closed_form(net: &Net<f64>, x: &Tensor<f64>, y: &Tensor<f64>) -> Result<V
             let (w, b) = (&params[l - 1].0, &params[l - 1].1);
             let (wu, bu) = (&params[l].0, &params[l].1);
             let o = offs[l - 1];
+            let (p, pu) = (pis[l - 1], pis[l]);
             for i in 0..d {
-                // I + Wuᵀ Wu
-                a[(o + i) * n + o + i] += 1.0;
+                // pi_l I + pi_{l+1} Wuᵀ Wu
+                a[(o + i) * n + o + i] += p;
                 for j in 0..d {
                     let s: f64 = (0..d_up).map(|k| wu[k * d + i] * wu[k * d + j]).sum();
-                    a[(o + i) * n + o + j] += s;
+                    a[(o + i) * n + o + j] += pu * s;
                 }
-                rhs[o + i] += b[i] - (0..d_up).map(|k| wu[k * d + i] * bu[k]).sum::<f64>();
-                // − W_l x_{l−1}
+                rhs[o + i] += p * b[i] - pu * (0..d_up).map(|k| wu[k * d + i] * bu[k]).sum::<f64>();
+                // − pi_l W_l x_{l−1}
                 if l == 1 {
-                    rhs[o + i] += (0..d_in).map(|j| w[i * d_in + j] * x.at(r, j)).sum::<f64>();
+                    rhs[o + i] += p * (0..d_in).map(|j| w[i * d_in + j] * x.at(r, j)).sum::<f64>();
                 } else {
                     let ob = offs[l - 2];
                     for j in 0..d_in {
-                        a[(o + i) * n + ob + j] -= w[i * d_in + j];
+                        a[(o + i) * n + ob + j] -= p * w[i * d_in + j];
                     }
                 }
-                // − W_{l+1}ᵀ x_{l+1}
+                // − pi_{l+1} W_{l+1}ᵀ x_{l+1}
                 if l + 1 == l_max {
-                    rhs[o + i] += (0..d_up).map(|k| wu[k * d + i] * y.at(r, k)).sum::<f64>();
+                    rhs[o + i] += pu * (0..d_up).map(|k| wu[k * d + i] * y.at(r, k)).sum::<f64>();
                 } else {
                     let oa = offs[l];
                     for k in 0..d_up {
-                        a[(o + i) * n + oa + k] -= wu[k * d + i];
+                        a[(o + i) * n + oa + k] -= pu * wu[k * d + i];
                     }
                 }
             }
@@ -109,7 +131,7 @@ pub fn closed_form(net: &Net<f64>, x: &Tensor<f64>, y: &Tensor<f64>) -> Result<V
 }
 
 /// Solves `a z = b` (`a` is `n × n`, row-major) by Gaussian elimination with partial pivoting.
-fn solve(a: &mut [f64], b: &mut [f64], n: usize) -> Result<Vec<f64>> {
+pub(crate) fn solve(a: &mut [f64], b: &mut [f64], n: usize) -> Result<Vec<f64>> {
     for c in 0..n {
         let p =
             (c..n).max_by(|&i, &j| a[i * n + c].abs().total_cmp(&a[j * n + c].abs())).unwrap_or(c);

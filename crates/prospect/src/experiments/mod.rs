@@ -24,8 +24,10 @@ pub mod memory_gpcn;
 pub mod online;
 pub mod reverse_diff;
 pub mod target_alignment;
+pub mod target_prop;
 pub mod uhn;
 mod util;
+pub mod weak_feedback;
 pub mod zil_equivalence;
 
 use crate::error::{Error, Result};
@@ -66,6 +68,14 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
     ("uhn-mask", "Universal Hopfield Networks: recall vs masked fraction per similarity (N = 50)"),
     ("covpc-gaussian", "covariance-learning PC: 25-d Gaussian patterns, masked recall vs the conditional mean"),
     ("covpc-mnist", "covariance-learning PC: MNIST bottom half masked, retrieval MSE vs N"),
+    (
+        "weak-feedback",
+        "PC nudge, EqProp, centred EqProp and CHL against the BP gradient as beta -> 0 (MNIST MLP)",
+    ),
+    (
+        "target-prop",
+        "precision ratio top/bottom: PC's equilibrium moves from backprop to target propagation",
+    ),
 ];
 
 /// How an experiment is run.
@@ -437,6 +447,8 @@ pub fn run_with(name: &str, settings: &Settings) -> Result<Report> {
         "uhn-mask" => uhn::run_mask(settings),
         "covpc-gaussian" => covpc::run_gaussian(settings),
         "covpc-mnist" => covpc::run_mnist(settings),
+        "weak-feedback" => weak_feedback::run(settings),
+        "target-prop" => target_prop::run(settings),
         _ => {
             let valid: Vec<_> = EXPERIMENTS.iter().map(|e| e.0).collect();
             Err(Error::config(

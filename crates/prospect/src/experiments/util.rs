@@ -84,6 +84,17 @@ pub(crate) fn fashion(split: Split) -> Result<Dataset> {
     Ok(d)
 }
 
+/// The first `n` images of MNIST split `split` after a seeded shuffle, pixels in [0, 1].
+///
+/// # Errors
+/// [`crate::Error::Data`] naming the fetch command when the files are missing.
+pub(crate) fn mnist(split: Split, n: usize, seed: u64) -> Result<Dataset> {
+    let mut d = data::load("mnist", split, None)?;
+    d.scale_unit();
+    d.shuffle(seed);
+    Ok(d.take(n.min(d.len())))
+}
+
 /// Inputs and one-hot targets of a dataset as f32 tensors.
 pub(crate) fn tensors(d: &Dataset) -> (Tensor<f32>, Tensor<f32>) {
     let f = d.features();
@@ -200,6 +211,38 @@ impl Learner {
         }
         Ok(())
     }
+}
+
+/// Test error on `test` after each of `epochs` epochs of `l` on `train` (batch 64, the order of
+/// epoch `e` seeded by `seed + e`).
+pub(crate) fn train_curve(
+    l: &mut Learner,
+    train: &Dataset,
+    test: &(Tensor<f32>, Tensor<f32>),
+    epochs: usize,
+    seed: u64,
+) -> Result<Vec<f64>> {
+    let mut errs = Vec::with_capacity(epochs);
+    for e in 0..epochs {
+        l.epoch(train, 64, seed + e as u64)?;
+        errs.push(l.test_error(&test.0, &test.1)?);
+    }
+    Ok(errs)
+}
+
+/// Training curves of runs `(method, seed)` regrouped for method `m`: the final values (one per
+/// seed) and, per epoch, the seeds' values.
+pub(crate) fn method_curves(
+    runs: &[(usize, usize)],
+    curves: &[Vec<f64>],
+    m: usize,
+) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let mine: Vec<&Vec<f64>> =
+        runs.iter().zip(curves).filter(|((mm, _), _)| *mm == m).map(|(_, c)| c).collect();
+    let epochs = mine.first().map_or(0, |c| c.len());
+    let last = mine.iter().map(|c| *c.last().unwrap_or(&1.0)).collect();
+    let per_epoch = (0..epochs).map(|e| mine.iter().map(|c| c[e]).collect()).collect();
+    (last, per_epoch)
 }
 
 /// The network recipe of the paper's Fashion-MNIST experiments: `mu_l = W_l f(x_{l-1})`

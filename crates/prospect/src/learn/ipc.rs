@@ -31,7 +31,7 @@ impl<T: Scalar> Rule<T> for Ipc {
     ) -> Result<BatchStats> {
         ws.load(net, batch.x, batch.y)?;
         let cfg = &self.inference;
-        net.forward(ws, cfg.output == OutputMode::Clamp);
+        net.forward(ws, !matches!(cfg.output, OutputMode::Nudge { .. }));
         for v in &mut ws.vel {
             v.fill(T::zero());
         }
@@ -46,7 +46,7 @@ impl<T: Scalar> Rule<T> for Ipc {
             if t == 0 {
                 stats.loss = match cfg.output {
                     OutputMode::Clamp => e,
-                    OutputMode::Nudge { beta } => e / beta,
+                    OutputMode::Nudge { beta } | OutputMode::Weighted { beta } => e / beta,
                 };
             }
             stats.energy = e;

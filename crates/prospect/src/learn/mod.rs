@@ -3,11 +3,15 @@
 //! A new rule is one file here plus one line in [`build`] and [`RULES`].
 
 mod bp;
+mod chl;
+mod eqprop;
 mod ipc;
 mod pc;
 mod zil;
 
 pub use bp::Bp;
+pub use chl::chl;
+pub use eqprop::{EqProp, DEFAULT_BETA};
 pub use ipc::Ipc;
 pub use pc::Pc;
 pub use zil::{NodeInit, Zil, ZilConfig, ZilSchedule};
@@ -98,6 +102,11 @@ pub const RULES: &[(&str, &str)] = &[
     ("pc", "inference learning = prospective configuration: relax nodes, then update weights"),
     ("ipc", "incremental PC: nodes and weights updated together at every step"),
     ("zil", "zero-divergence inference learning: exact backprop inside a PC network"),
+    (
+        "eqprop",
+        "equilibrium propagation: free and nudged phases (inference.beta, inference.centred)",
+    ),
+    ("chl", "contrastive Hebbian learning: free and fully clamped phases (eqprop at beta = 1)"),
 ];
 
 /// Builds the rule called `name` with inference settings `inference`.
@@ -106,11 +115,32 @@ pub const RULES: &[(&str, &str)] = &[
 /// [`Error::Config`] for an unknown name (listing the valid ones) or invalid settings.
 pub fn build<T: Scalar>(name: &str, inference: &InferenceConfig) -> Result<Box<dyn Rule<T>>> {
     inference.validate()?;
+    if name != "eqprop" && (inference.beta.is_some() || inference.centred) {
+        return Err(Error::config(
+            "inference.beta",
+            format!(
+                "inference.beta and inference.centred belong to eqprop, not `{name}` \
+                 (pc nudges with inference.output = {{ mode = \"nudge\", beta }})"
+            ),
+        ));
+    }
+    if let crate::infer::OutputMode::Weighted { beta } = inference.output {
+        if beta <= 0.0 && matches!(name, "pc" | "ipc") {
+            return Err(Error::config(
+                "inference.output.beta",
+                format!(
+                    "{name} divides its update by the output weight: must be > 0, found {beta}"
+                ),
+            ));
+        }
+    }
     Ok(match name {
         "bp" => Box::new(Bp),
         "pc" => Box::new(Pc { inference: inference.clone() }),
         "ipc" => Box::new(Ipc { inference: inference.clone() }),
         "zil" => Box::new(Zil::default()),
+        "eqprop" => Box::new(EqProp::<T>::new(inference)?),
+        "chl" => Box::new(chl::<T>(inference)?),
         _ => {
             let valid: Vec<_> = RULES.iter().map(|r| r.0).collect();
             return Err(Error::config(
@@ -130,6 +160,7 @@ pub fn check_applies<T: Scalar>(name: &str, net: &Net<T>) -> Result<()> {
     match name {
         "bp" => Bp::check(net),
         "zil" => Zil::check(net),
+        "eqprop" | "chl" => EqProp::check(net),
         _ => Ok(()),
     }
 }

@@ -21,7 +21,7 @@ pub struct Pc {
 
 impl Pc {
     /// Runs inference on the batch in `ws` and writes the weight gradients into `ws.grads`
-    /// (summed over the batch; divided by `beta` when the output is nudged).
+    /// (summed over the batch; divided by `beta` when the output is nudged or weighted).
     ///
     /// # Errors
     /// [`crate::Error::NonFinite`] on divergence.
@@ -49,7 +49,7 @@ impl Pc {
     }
 
     fn scale_nudged<T: Scalar>(&self, ws: &mut Workspace<T>) {
-        if let OutputMode::Nudge { beta } = self.inference.output {
+        if let OutputMode::Nudge { beta } | OutputMode::Weighted { beta } = self.inference.output {
             let s = T::of(1.0 / beta);
             for g in ws.grads.iter_mut().flatten() {
                 g.data_mut().iter_mut().for_each(|v| *v *= s);
@@ -92,7 +92,7 @@ impl<T: Scalar> Rule<T> for Pc {
         opt.end_batch();
         let loss = match self.inference.output {
             OutputMode::Clamp => s.initial_energy,
-            OutputMode::Nudge { beta } => s.initial_energy / beta,
+            OutputMode::Nudge { beta } | OutputMode::Weighted { beta } => s.initial_energy / beta,
         };
         Ok(BatchStats {
             examples: batch.x.rows(),

@@ -507,6 +507,24 @@ fn direct_loss(kind: EnergyKind, y: &Tensor<f64>, mu: &Tensor<f64>) -> Vec<f64> 
                     let lse = mr.iter().map(|v| v.exp()).sum::<f64>().ln();
                     -yr.iter().zip(mr).map(|(t, m)| t * (m - lse)).sum::<f64>()
                 }
+                EnergyKind::Categorical => {
+                    // KL(y || softmax(mu)), 0 log 0 = 0
+                    let lse = mr.iter().map(|v| v.exp()).sum::<f64>().ln();
+                    yr.iter()
+                        .zip(mr)
+                        .filter(|(t, _)| **t > 0.0)
+                        .map(|(t, m)| t * (t.ln() - (m - lse)))
+                        .sum::<f64>()
+                }
+                EnergyKind::Bernoulli => yr
+                    .iter()
+                    .zip(mr)
+                    .map(|(&t, &m)| {
+                        let q = 1.0 / (1.0 + (-m).exp());
+                        let part = |p: f64, q: f64| if p > 0.0 { p * (p / q).ln() } else { 0.0 };
+                        part(t, q) + part(1.0 - t, 1.0 - q)
+                    })
+                    .sum::<f64>(),
             }
         })
         .collect()
@@ -524,7 +542,7 @@ fn bp_gradients_match_finite_differences_of_the_loss() {
     let mut r = rng(31);
     for act in Activation::ALL {
         for conv in [Convention::Wf, Convention::Fw] {
-            for out in [EnergyKind::Gaussian, EnergyKind::CrossEntropy, EnergyKind::Laplace] {
+            for out in EnergyKind::ALL {
                 let mut spec = MlpSpec::new(&[4, 6, 5, 3], act, conv);
                 spec.output_energy = out;
                 spec.activate_input = true;
@@ -534,7 +552,13 @@ fn bp_gradients_match_finite_differences_of_the_loss() {
                 for round in 0..3 {
                     let x: Tensor<f64> = randn(3, 4, 1.0, &mut r);
                     let y = match out {
-                        EnergyKind::CrossEntropy => one_hot(&[round % 3, 2, 0], 3),
+                        EnergyKind::CrossEntropy | EnergyKind::Categorical => {
+                            one_hot(&[round % 3, 2, 0], 3)
+                        }
+                        // Bernoulli targets are probabilities, 0 and 1 included
+                        EnergyKind::Bernoulli => {
+                            Tensor::from_fn(3, 3, |i, j| ((i * 3 + j + round) % 9) as f64 / 8.0)
+                        }
                         _ => randn(3, 3, 1.0, &mut r),
                     };
                     ws.load(&net, &x, &y).unwrap();

@@ -11,5 +11,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod engine;
+mod eqprop;
 mod numerics;
 mod zil;

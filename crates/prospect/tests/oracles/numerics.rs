@@ -36,9 +36,10 @@ fn check_local_gradients(
     let y = one_hot(&labels, 4);
     let mut ws = Workspace::new(&net, batch);
     ws.load(&net, &x, &y).unwrap();
-    net.forward(&mut ws, out == OutputMode::Clamp);
+    let clamped = !matches!(out, OutputMode::Nudge { .. });
+    net.forward(&mut ws, clamped);
     // Move the free nodes off the forward pass so every error is non-zero.
-    let free_top = if out == OutputMode::Clamp { 2 } else { 3 };
+    let free_top = if clamped { 2 } else { 3 };
     for l in 1..=free_top {
         let n = randn::<f64>(batch, ws.x[l].cols(), 0.5, &mut r);
         for (v, d) in ws.x[l].data_mut().iter_mut().zip(n.data()) {
@@ -118,15 +119,19 @@ fn nudged_output_gradients_match_finite_differences() {
     }
 }
 
-/// Every energy allowed on hidden layers (Gaussian with precisions, Laplace) against central
-/// differences, under every output energy and both conventions; the Laplace sign and an
-/// ignored precision in `dE/dx` fail here.
+/// Every energy allowed on hidden layers (Gaussian with precisions, Laplace, categorical and
+/// Bernoulli on logits) against central differences, under every output energy (categorical
+/// and Bernoulli on target probabilities) and both conventions, and under the weighted
+/// outputs of equilibrium propagation; the Laplace sign and an ignored precision in `dE/dx`
+/// fail here.
 #[test]
 fn hidden_energies_match_finite_differences() {
-    for hidden in [EnergyKind::Gaussian, EnergyKind::Laplace] {
+    let hidden_kinds =
+        [EnergyKind::Gaussian, EnergyKind::Laplace, EnergyKind::Categorical, EnergyKind::Bernoulli];
+    for hidden in hidden_kinds {
         for act in [Activation::Tanh, Activation::Sigmoid, Activation::LeakyRelu(0.1)] {
             for conv in [Convention::Wf, Convention::Fw] {
-                for e in [EnergyKind::Gaussian, EnergyKind::CrossEntropy, EnergyKind::Laplace] {
+                for e in EnergyKind::ALL {
                     check_local_gradients(act, conv, hidden, e, OutputMode::Clamp);
                 }
                 check_local_gradients(
@@ -136,6 +141,16 @@ fn hidden_energies_match_finite_differences() {
                     EnergyKind::Gaussian,
                     OutputMode::Nudge { beta: 0.3 },
                 );
+                // The phases of equilibrium propagation: the output's energy weighted by beta.
+                for beta in [0.4, -0.3] {
+                    check_local_gradients(
+                        act,
+                        conv,
+                        hidden,
+                        EnergyKind::Gaussian,
+                        OutputMode::Weighted { beta },
+                    );
+                }
             }
         }
     }
@@ -219,4 +234,125 @@ fn weakly_nudged_pc_update_aligns_with_backprop() {
         let ratio = norm(&pcg) / norm(&bp);
         assert!((ratio - 1.0).abs() < 0.05, "{conv:?}: norm ratio {ratio}");
     }
+}
+
+/// The KL energies (Pinchetti et al. 2022) against their definitions written out and central
+/// differences of their value: categorical and Bernoulli, on logits and on probabilities; the
+/// Gaussian KL between `N(x, 1/pi)` and `N(mu, 1/pi)` is today's Gaussian energy.
+#[test]
+fn kl_energies_match_their_definitions_and_finite_differences() {
+    use prospect::energy::{Bernoulli, Categorical, Gaussian};
+    use prospect::Energy;
+    let mut r = rng(31);
+    let (rows, d, pi) = (3, 5, 0.7);
+    let softmax = |v: &[f64]| {
+        let z: f64 = v.iter().map(|a| a.exp()).sum();
+        v.iter().map(|a| a.exp() / z).collect::<Vec<_>>()
+    };
+    let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let mu: Tensor<f64> = randn(rows, d, 1.5, &mut r);
+    let logits: Tensor<f64> = randn(rows, d, 1.5, &mut r);
+    // strictly inside (0, 1) so that dE/dx exists: a distribution per row, and per unit
+    let dist = Tensor::from_fn(rows, d, |i, j| softmax(logits.row(i))[j]);
+    let unit = Tensor::from_fn(rows, d, |i, j| sig(logits.at(i, j)));
+    type Case<'a> = (Box<dyn Energy<f64>>, &'a Tensor<f64>, Box<dyn Fn(&[f64], &[f64]) -> f64>);
+    let cases: Vec<Case> = vec![
+        (
+            Box::new(Categorical { precision: pi, probs: false }),
+            &logits,
+            Box::new(move |x: &[f64], m: &[f64]| {
+                let (p, q) = (softmax(x), softmax(m));
+                pi * p.iter().zip(&q).map(|(a, b)| a * (a / b).ln()).sum::<f64>()
+            }),
+        ),
+        (
+            Box::new(Categorical { precision: pi, probs: true }),
+            &dist,
+            Box::new(move |x: &[f64], m: &[f64]| {
+                let q = softmax(m);
+                pi * x.iter().zip(&q).map(|(a, b)| a * (a / b).ln()).sum::<f64>()
+            }),
+        ),
+        (
+            Box::new(Bernoulli { precision: pi, probs: false }),
+            &logits,
+            Box::new(move |x: &[f64], m: &[f64]| {
+                pi * x
+                    .iter()
+                    .zip(m)
+                    .map(|(&a, &b)| {
+                        let (p, q) = (sig(a), sig(b));
+                        p * (p / q).ln() + (1.0 - p) * ((1.0 - p) / (1.0 - q)).ln()
+                    })
+                    .sum::<f64>()
+            }),
+        ),
+        (
+            Box::new(Bernoulli { precision: pi, probs: true }),
+            &unit,
+            Box::new(move |x: &[f64], m: &[f64]| {
+                pi * x
+                    .iter()
+                    .zip(m)
+                    .map(|(&p, &b)| {
+                        let q = sig(b);
+                        p * (p / q).ln() + (1.0 - p) * ((1.0 - p) / (1.0 - q)).ln()
+                    })
+                    .sum::<f64>()
+            }),
+        ),
+        (
+            Box::new(Gaussian { precision: pi }),
+            &logits,
+            // KL(N(x, s^2) || N(mu, s^2)) = (x - mu)^2 / (2 s^2), s^2 = 1/pi
+            Box::new(move |x: &[f64], m: &[f64]| {
+                x.iter().zip(m).map(|(a, b)| (a - b).powi(2) * pi / 2.0).sum::<f64>()
+            }),
+        ),
+    ];
+    let h = 1e-6;
+    for (energy, x, kl) in &cases {
+        let name = format!(
+            "{} (on {})",
+            energy.name(),
+            if std::ptr::eq(*x, &logits) { "logits" } else { "probabilities" }
+        );
+        let mut g_mu = Tensor::zeros(rows, d);
+        let mut g_x = Tensor::zeros(rows, d);
+        let total = energy.eval(x, &mu, &mut g_mu, Some(&mut g_x));
+        let mut per = vec![0.0; rows];
+        energy.per_example(x, &mu, &mut per);
+        let want: Vec<f64> = (0..rows).map(|i| kl(x.row(i), mu.row(i))).collect();
+        for i in 0..rows {
+            assert!((per[i] - want[i]).abs() < 1e-12, "{name}: row {i}: {} vs {}", per[i], want[i]);
+        }
+        assert!((total - want.iter().sum::<f64>()).abs() < 1e-12, "{name}: total");
+        for i in 0..rows {
+            for j in 0..d {
+                let at = |v: &Tensor<f64>, delta: f64| {
+                    let mut row = v.row(i).to_vec();
+                    row[j] += delta;
+                    row
+                };
+                let fd_mu = (kl(x.row(i), &at(&mu, h)) - kl(x.row(i), &at(&mu, -h))) / (2.0 * h);
+                let fd_x = (kl(&at(x, h), mu.row(i)) - kl(&at(x, -h), mu.row(i))) / (2.0 * h);
+                let tol = 1e-7;
+                assert!(
+                    (g_mu.at(i, j) - fd_mu).abs() < tol,
+                    "{name}: dE/dmu[{i},{j}] {} vs {fd_mu}",
+                    g_mu.at(i, j)
+                );
+                assert!(
+                    (g_x.at(i, j) - fd_x).abs() < tol,
+                    "{name}: dE/dx[{i},{j}] {} vs {fd_x}",
+                    g_x.at(i, j)
+                );
+            }
+        }
+    }
+    // the Gaussian KL is the Gaussian energy of the engine, value for value
+    let mut g = Tensor::zeros(rows, d);
+    let e = Gaussian { precision: pi }.eval(&logits, &mu, &mut g, None);
+    let kl_g: f64 = (0..rows).map(|i| cases[4].2(logits.row(i), mu.row(i))).sum();
+    assert!((e - kl_g).abs() < 1e-12);
 }
