@@ -94,3 +94,22 @@ fn reverse_diff_zil_on_levelled_dags_equals_bp() {
     let r = experiments::run("reverse-diff", false, Some(1)).unwrap();
     assert!(r.claims.iter().all(|c| c.verdict == Verdict::Yes), "{}", r.claims_text());
 }
+
+/// Data efficiency scores the small sizes on a test set capped at the training size per class
+/// (the authors' loaders): `n` images of every class up to 600 per class, one fixed draw; the
+/// whole test set above.
+#[test]
+fn data_efficiency_caps_the_test_set_of_the_small_sizes() {
+    use prospect::data::{self, Split};
+    use prospect::experiments::data_efficiency::{test_set, CAPPED_UP_TO};
+    let d = data::load("digits", Split::Train, None).unwrap();
+    let capped = test_set(&d, 60).unwrap();
+    assert_eq!(capped.len(), 60 * d.num_classes);
+    for c in 0..d.num_classes as u32 {
+        assert_eq!(capped.labels.iter().filter(|&&l| l == c).count(), 60, "class {c}");
+    }
+    assert_eq!(test_set(&d, 60).unwrap().x, capped.x, "the same draw for every rule and seed");
+    assert_eq!(CAPPED_UP_TO, 600);
+    let whole = test_set(&d, 3000).unwrap();
+    assert_eq!((whole.len(), &whole.x), (d.len(), &d.x));
+}
