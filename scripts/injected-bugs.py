@@ -193,7 +193,10 @@ def main() -> int:
     os.symlink(os.path.join(ROOT, "data"), os.path.join(src, "data"))
     logs = os.path.join(work, "bug-logs")
     os.makedirs(logs, exist_ok=True)
-    env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(work, "target"))
+    # PROSPECT_BUGS_TARGET: a target folder to build in instead (e.g. the checkout's own, whose
+    # dependencies are built; its test binaries are then rebuilt by the next `cargo test`).
+    target = os.environ.get("PROSPECT_BUGS_TARGET") or os.path.join(work, "target")
+    env = dict(os.environ, CARGO_TARGET_DIR=target)
     missed = []
     for i in chosen:
         what, path, old, new, target, name = BUGS[i - 1]

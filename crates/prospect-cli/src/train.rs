@@ -20,7 +20,7 @@ pub struct Args {
     /// TOML config file, merged over its `preset` (or --preset, or the default).
     #[arg(long, value_name = "FILE.toml")]
     config: Option<PathBuf>,
-    /// Learning rule: bp, pc, ipc or zil.
+    /// Learning rule: bp, pc, ipc, zil, eqprop or chl.
     #[arg(long, value_name = "RULE")]
     algo: Option<String>,
     /// Number of epochs (with --resume: extend the run to this many).
