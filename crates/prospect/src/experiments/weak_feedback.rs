@@ -43,10 +43,6 @@ pub fn net<T: crate::tensor::Scalar>(seed: u64) -> Result<Net<T>> {
     Net::mlp(&MlpSpec::new(&SIZES, Activation::Tanh, Convention::Wf), seed)
 }
 
-fn inference(beta: f64) -> InferenceConfig {
-    InferenceConfig { steps: STEPS, gamma: GAMMA, beta: Some(beta), ..Default::default() }
-}
-
 /// Every parameter gradient in `ws`, flattened.
 fn flat(ws: &Workspace<f64>) -> Vec<f64> {
     ws.grads.iter().flatten().flat_map(|t| t.data().iter().copied()).collect()
@@ -62,23 +58,18 @@ pub fn update(
 ) -> Result<Vec<f64>> {
     let mut ws = Workspace::new(net, x.rows());
     ws.load(net, x, y)?;
-    match name {
-        "BP" => {
+    let (algo, cfg) = algo_of(name, beta);
+    match algo {
+        "bp" => {
             Bp::gradients(net, &mut ws);
         }
-        "PC nudge" => {
-            let cfg = InferenceConfig {
-                output: OutputMode::Nudge { beta },
-                ..InferenceConfig { beta: None, ..inference(beta) }
-            };
+        "pc" => {
             Pc { inference: cfg }.gradients(net, &mut ws, 0)?;
         }
-        "CHL" => {
-            learn::chl(&InferenceConfig { beta: None, ..inference(1.0) })?
-                .gradients(net, &mut ws, 0)?;
+        "chl" => {
+            learn::chl(&cfg)?.gradients(net, &mut ws, 0)?;
         }
         _ => {
-            let cfg = InferenceConfig { centred: name == "centred EqProp", ..inference(beta) };
             EqProp::new(&cfg)?.gradients(net, &mut ws, 0)?;
         }
     }
@@ -170,7 +161,7 @@ pub fn run(s: &Settings) -> Result<Report> {
     let curves: Vec<Result<Vec<f64>>> = par_map(&runs, |&(r, k)| {
         let name = TRAINED[r];
         let net = net::<f32>(10 + k as u64)?;
-        let (algo, inf) = algo_of(name);
+        let (algo, inf) = algo_of(name, TRAIN_BETA);
         let mut l = util::Learner::new(net, algo, &inf, OptimConfig::adam(1e-3))?;
         util::train_curve(&mut l, &train, &test, epochs, 1000 * k as u64)
     });
@@ -340,18 +331,15 @@ pub fn run(s: &Settings) -> Result<Report> {
     })
 }
 
-/// The registry name and inference settings of a trained rule.
-fn algo_of(name: &str) -> (&'static str, InferenceConfig) {
+/// The registry name and inference settings of rule `name` at nudge `beta` (unused by BP and
+/// CHL).
+fn algo_of(name: &str, beta: f64) -> (&'static str, InferenceConfig) {
     let base = InferenceConfig { steps: STEPS, gamma: GAMMA, ..Default::default() };
     match name {
         "BP" => ("bp", base),
-        "PC nudge" => {
-            ("pc", InferenceConfig { output: OutputMode::Nudge { beta: TRAIN_BETA }, ..base })
-        }
-        "EqProp" => ("eqprop", InferenceConfig { beta: Some(TRAIN_BETA), ..base }),
-        "centred EqProp" => {
-            ("eqprop", InferenceConfig { beta: Some(TRAIN_BETA), centred: true, ..base })
-        }
+        "PC nudge" => ("pc", InferenceConfig { output: OutputMode::Nudge { beta }, ..base }),
+        "EqProp" => ("eqprop", InferenceConfig { beta: Some(beta), ..base }),
+        "centred EqProp" => ("eqprop", InferenceConfig { beta: Some(beta), centred: true, ..base }),
         _ => ("chl", base),
     }
 }
