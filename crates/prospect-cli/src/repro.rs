@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use prospect::experiments::{self, Panel, Report, Settings};
+use prospect::experiments::{self, Panel, Protocol, Report, Settings};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -43,6 +43,19 @@ pub struct ReproArgs {
     /// runs 0/N .. N-1/N; a run without --shard over the same --cells merges them).
     #[arg(long, value_name = "I/N", value_parser = parse_shard, requires = "cells")]
     pub shard: Option<(usize, usize)>,
+    /// Whose protocol: `ours` (default) or `authors` (their code detail for detail; only
+    /// experiments that differ have it, today `continual`). Files are named NAME-authors.*.
+    #[arg(long, value_enum, default_value = "ours")]
+    pub protocol: ProtocolArg,
+}
+
+/// `--protocol` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProtocolArg {
+    /// This library's protocol.
+    Ours,
+    /// The authors' code.
+    Authors,
 }
 
 /// Parses `I/N` with `I < N`.
@@ -87,9 +100,15 @@ pub fn run(args: &ReproArgs) -> Result<()> {
         lrs: args.lrs.clone(),
         cells: args.cells.clone(),
         shard: args.shard,
+        protocol: match args.protocol {
+            ProtocolArg::Ours => Protocol::Ours,
+            ProtocolArg::Authors => Protocol::Authors,
+        },
         ..Default::default()
     };
-    let names: Vec<&str> = if name == "all" {
+    let names: Vec<&str> = if name == "all" && settings.protocol == Protocol::Authors {
+        experiments::AUTHORS_PROTOCOL.to_vec()
+    } else if name == "all" {
         experiments::EXPERIMENTS.iter().map(|e| e.0).collect()
     } else {
         vec![name]
@@ -115,6 +134,11 @@ fn one(name: &str, settings: &Settings, out: &Path) -> Result<()> {
         Err(e) => return Err(e.into()),
     };
     let secs = t0.elapsed().as_secs_f64();
+    let name = if settings.protocol == Protocol::Authors {
+        format!("{name}-authors")
+    } else {
+        name.into()
+    };
     let csv = out.join(format!("{name}.csv"));
     let png = out.join(format!("{name}.png"));
     let md = out.join(format!("{name}.md"));

@@ -25,6 +25,24 @@ pub enum NodeOptim {
     Nesterov,
 }
 
+/// When an energy rise cuts the node rate (`inference.discount_timing`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscountTiming {
+    /// `E_t > E_{t-1}` cuts `gamma` before the step from `x_t`.
+    #[default]
+    BeforeStep,
+    /// `E_t >= E_{t-1}` cuts `gamma` after the step from `x_t`, from the next step on (the
+    /// authors' `PCTrainer`, `x_lr_discount`).
+    AfterStep,
+}
+
+impl DiscountTiming {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// How the output nodes `x_L` are treated during inference.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case", tag = "mode")]
@@ -64,6 +82,9 @@ pub struct InferenceConfig {
     pub halve_on_rise: bool,
     /// The factor of that cut (0.5 halves; the authors' continual experiments use 0.9).
     pub discount: f64,
+    /// When that cut happens and whether equal energies count as a rise.
+    #[serde(skip_serializing_if = "DiscountTiming::is_default")]
+    pub discount_timing: DiscountTiming,
     /// Stop early once `|E_t - E_{t-1}| <= tol * E_{t-1}` (0 disables).
     pub tol: f64,
     /// Output treatment.
@@ -90,6 +111,7 @@ impl Default for InferenceConfig {
             momentum: 0.0,
             halve_on_rise: false,
             discount: 0.5,
+            discount_timing: DiscountTiming::BeforeStep,
             tol: 0.0,
             output: OutputMode::Clamp,
             free_init: crate::graph::FreeInit::Zeros,
@@ -596,8 +618,9 @@ impl<T: Scalar> Net<T> {
             if last {
                 break;
             }
+            let after = cfg.discount_timing == DiscountTiming::AfterStep;
             if t > 0 {
-                if cfg.halve_on_rise && e > prev {
+                if cfg.halve_on_rise && !after && e > prev {
                     gamma *= cfg.discount;
                 }
                 if cfg.tol > 0.0 && (prev - e).abs() <= cfg.tol * prev.abs() {
@@ -605,8 +628,12 @@ impl<T: Scalar> Net<T> {
                     break;
                 }
             }
+            let rose = t > 0 && e >= prev;
             prev = e;
             self.step_nodes(ws, cfg, cfg.output, gamma);
+            if cfg.halve_on_rise && after && rose {
+                gamma *= cfg.discount;
+            }
             steps += 1;
             after_step(steps, ws);
         }

@@ -41,7 +41,7 @@ pub mod train;
 pub use config::RunConfig;
 pub use energy::{Energy, EnergyKind};
 pub use error::{Error, Result};
-pub use infer::{Given, InferenceConfig, InferenceStats, NodeOptim, OutputMode};
+pub use infer::{DiscountTiming, Given, InferenceConfig, InferenceStats, NodeOptim, OutputMode};
 pub use layers::{Activation, Convention, Dense, Init, Layer};
 pub use learn::{Batch, BatchStats, Rule};
 pub use net::{MlpSpec, Net, Workspace};

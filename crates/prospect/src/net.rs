@@ -286,6 +286,13 @@ impl<T: Scalar> Net<T> {
         self.energies[k].as_ref()
     }
 
+    /// Replaces the energy of the output node (e.g. a [`crate::energy::DiagGaussian`] that
+    /// leaves some output units out of the loss).
+    pub fn set_output_energy(&mut self, energy: Box<dyn Energy<T>>) {
+        let k = self.topo.nodes[self.topo.output].energy.expect("the output node has an energy");
+        self.energies[k] = energy;
+    }
+
     /// Total number of parameters.
     pub fn num_params(&self) -> usize {
         let mut n = 0;

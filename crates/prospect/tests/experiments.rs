@@ -113,3 +113,98 @@ fn data_efficiency_caps_the_test_set_of_the_small_sizes() {
     let whole = test_set(&d, 3000).unwrap();
     assert_eq!((whole.len(), &whole.x), (d.len(), &d.x));
 }
+
+/// The authors' continual mapping: class `c` on unit `perm(c) mod 5`, a permutation per seed
+/// (every unit holds two of the ten classes), applied to train and test labels alike.
+#[test]
+fn continual_authors_units_are_a_seeded_permutation_mod_5() {
+    use prospect::data::{self, Split};
+    use prospect::experiments::continual::{authors_units, map_to_units};
+    let mut distinct = std::collections::HashSet::new();
+    for seed in 0..8 {
+        let u = authors_units(seed);
+        assert_eq!(u, authors_units(seed), "seeded");
+        for unit in 0..5 {
+            assert_eq!(u.iter().filter(|&&v| v == unit).count(), 2, "seed {seed}: {u:?}");
+        }
+        distinct.insert(u);
+    }
+    assert!(distinct.len() >= 6, "the mapping should change with the seed: {distinct:?}");
+    let d = data::load("digits", Split::Train, None).unwrap();
+    let u = authors_units(3);
+    let task = [5u32, 6, 7, 8, 9];
+    let m = map_to_units(&d, &task, &u);
+    assert_eq!(m.num_classes, 5);
+    let counts = d.class_counts();
+    assert_eq!(m.len(), task.iter().map(|&c| counts[c as usize]).sum::<usize>());
+    // the examples keep their order: the k-th kept example of class c is labelled u[c]
+    let kept: Vec<u32> = d.labels.iter().copied().filter(|l| task.contains(l)).collect();
+    let want: Vec<u32> = kept.iter().map(|&c| u[c as usize]).collect();
+    assert_eq!(m.labels, want);
+}
+
+/// A zero-precision output unit (the authors' `[:, 0:-1]` loss) carries no error: BP and PC
+/// (with the authors' inference) make the same update whatever that unit's target is, and a
+/// different one when a kept unit's target changes, or when the unit is not left out.
+#[test]
+fn a_zero_precision_output_unit_carries_no_error_in_bp_or_pc() {
+    use prospect::energy::DiagGaussian;
+    use prospect::experiments::continual::authors_inference;
+    use prospect::learn::{self, Batch};
+    use prospect::{Activation, MlpSpec, Net, OptimConfig, Tensor, WeightOptim, Workspace};
+    let x = Tensor::from_fn(3, 4, |i, j| ((i * 4 + j) as f64 * 0.37).sin());
+    let y = Tensor::from_fn(3, 5, |i, j| if j == i { 1.0 } else { 0.0 });
+    let with = |i: usize, j: usize, v: f64| {
+        let mut t = y.clone();
+        t.row_mut(i)[j] = v;
+        t
+    };
+    let mut spec = MlpSpec::new(&[4, 6, 5], Activation::Sigmoid, Convention::Wf);
+    spec.bias = false;
+    for rule in ["bp", "pc"] {
+        let step = |drop: bool, t: &Tensor<f64>| {
+            let mut net: Net<f64> = Net::mlp(&spec, 1).unwrap();
+            if drop {
+                net.set_output_energy(Box::new(DiagGaussian::first(4, 5)));
+            }
+            let mut opt = WeightOptim::new(OptimConfig::sgd(0.5), &net).unwrap();
+            let mut ws = Workspace::new(&net, 3);
+            let mut r = learn::build::<f64>(rule, &authors_inference()).unwrap();
+            r.train_batch(&mut net, &mut opt, Batch { x: &x, y: t, index: 0 }, &mut ws).unwrap();
+            let mut w = Vec::new();
+            for l in &net.layers {
+                l.for_each_param(&mut |_, p| w.extend_from_slice(p.data()));
+            }
+            w
+        };
+        let base = step(true, &y);
+        assert_eq!(base, step(true, &with(0, 4, 1.0)), "{rule}: unit 4's target moved the weights");
+        assert_ne!(base, step(true, &with(0, 3, 1.0)), "{rule}: unit 3's target did nothing");
+        assert_ne!(step(false, &y), step(false, &with(0, 4, 1.0)), "{rule}: no teeth");
+    }
+}
+
+/// `--protocol authors` runs only where an experiment has one, and stores its cells apart.
+#[test]
+fn the_authors_protocol_is_refused_where_there_is_none() {
+    use prospect::experiments::{Protocol, Settings};
+    let s = Settings { protocol: Protocol::Authors, ..Default::default() };
+    let e = experiments::run_with("interference", &s).unwrap_err().to_string();
+    assert!(e.contains("protocol") && e.contains("continual"), "{e}");
+    let s = Settings { cells: Some("c".into()), ..s };
+    assert_eq!(s.cell_dir("continual").unwrap(), std::path::Path::new("c/continual-quick-authors"));
+    let ours = Settings { protocol: Protocol::Ours, ..s };
+    assert_eq!(ours.cell_dir("continual").unwrap(), std::path::Path::new("c/continual-quick"));
+}
+
+/// The authors' continual score reads only the first 84 epochs of both tasks.
+#[test]
+fn continual_authors_score_reads_the_first_84_epochs() {
+    use prospect::experiments::continual::{early_score, AUTHORS_SCORE_EPOCHS};
+    assert_eq!(AUTHORS_SCORE_EPOCHS, 84);
+    let curve = |a: f64, b: f64| (0..160).map(|e| if e < 84 { a } else { b }).collect::<Vec<_>>();
+    let c = [curve(0.2, 0.9), curve(0.4, 0.0)];
+    assert!((early_score(&c, 84) - 0.3).abs() < 1e-12);
+    assert!((early_score(&c, 160) - (0.2 * 84.0 + 0.9 * 76.0 + 0.4 * 84.0) / 320.0).abs() < 1e-12);
+    assert!((early_score(&[vec![0.5; 10], vec![0.1; 10]], 84) - 0.3).abs() < 1e-12);
+}

@@ -8,12 +8,14 @@
 mod bernoulli;
 mod categorical;
 mod cross_entropy;
+mod diag_gaussian;
 mod gaussian;
 mod laplace;
 
 pub use bernoulli::Bernoulli;
 pub use categorical::Categorical;
 pub use cross_entropy::CrossEntropy;
+pub use diag_gaussian::DiagGaussian;
 pub use gaussian::Gaussian;
 pub use laplace::Laplace;
 

@@ -78,6 +78,20 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Whose protocol an experiment follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// This library's protocol (the default): the paper's setup with the authors' accidents
+    /// left out (see each experiment's module doc).
+    #[default]
+    Ours,
+    /// The authors' code detail for detail (`--protocol authors`), where it differs.
+    Authors,
+}
+
+/// The experiments that have a separate `--protocol authors`.
+pub const AUTHORS_PROTOCOL: [&str; 1] = ["continual"];
+
 /// How an experiment is run.
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
@@ -97,13 +111,16 @@ pub struct Settings {
     /// `(i, n)`: compute only the grid's cells `j` with `j % n == i`, store them and stop
     /// with [`Error::Incomplete`] (needs `cells`); `n = 0`: only count the cells.
     pub shard: Option<(usize, usize)>,
+    /// Whose protocol to follow.
+    pub protocol: Protocol,
 }
 
 impl Settings {
     /// The directory of this experiment's cells (`<cells>/<name>-<quick|full>`), if storing.
     pub fn cell_dir(&self, name: &str) -> Option<PathBuf> {
         let mode = if self.full { "full" } else { "quick" };
-        self.cells.as_ref().map(|d| d.join(format!("{name}-{mode}")))
+        let protocol = if self.protocol == Protocol::Authors { "-authors" } else { "" };
+        self.cells.as_ref().map(|d| d.join(format!("{name}-{mode}{protocol}")))
     }
 }
 
@@ -426,6 +443,15 @@ pub fn run_with(name: &str, settings: &Settings) -> Result<Report> {
         if n > 0 && i >= n {
             return Err(Error::config("shard", format!("shard {i}/{n}: expected i < n")));
         }
+    }
+    if settings.protocol == Protocol::Authors && !AUTHORS_PROTOCOL.contains(&name) {
+        return Err(Error::config(
+            "protocol",
+            format!(
+                "`{name}` has no separate authors' protocol; experiments with one: {}",
+                AUTHORS_PROTOCOL.join(", ")
+            ),
+        ));
     }
     let settings = &Settings { name: name.to_string(), ..settings.clone() };
     match name {

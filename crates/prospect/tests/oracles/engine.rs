@@ -10,8 +10,8 @@ use crate::common::*;
 use prospect::learn::{self, Batch, Bp, Zil};
 use prospect::optim::{OptimConfig, OptimKind, Reduction, Schedule, ScheduleKind};
 use prospect::{
-    Activation, Convention, Dense, EnergyKind, InferenceConfig, MlpSpec, Net, NodeOptim, Rule,
-    Tensor, WeightOptim, Workspace,
+    Activation, Convention, Dense, DiscountTiming, EnergyKind, InferenceConfig, MlpSpec, Net,
+    NodeOptim, Rule, Tensor, WeightOptim, Workspace,
 };
 
 // ------------------------------------------------------------------ weight optimisers
@@ -334,6 +334,39 @@ fn halving_on_energy_rise_follows_the_constructed_case() {
     let calm = InferenceConfig { gamma: 0.25, steps: 30, ..cfg };
     let s = net.infer(&mut ws, &calm, 0).unwrap();
     assert_eq!((s.gamma, s.steps, s.final_energy), (0.25, 30, 1.0));
+}
+
+/// Catches: the authors' timing cutting before the step (as the default does), `>` instead of
+/// `>=`, the cut skipped, the default timing counting equal energies as a rise.
+#[test]
+fn pctrainer_discount_timing_cuts_after_the_step_and_on_equal_energy() {
+    // E = ½(x-1)² + ½(3-x)², grad 2x - 4. gamma 1.5, cut after the step (PCTrainer):
+    // x 1 (E 2) -> 4 (E 5 >= 2: the step from 4 still uses 1.5, then 0.75) -> -2 (E 17: cut
+    // to 0.375 after the step at 0.75) -> 4 (E 5: no cut) -> 2.5 (E 1.25).
+    let after = InferenceConfig {
+        steps: 4,
+        gamma: 1.5,
+        halve_on_rise: true,
+        discount_timing: DiscountTiming::AfterStep,
+        ..Default::default()
+    };
+    let (net, mut ws) = unit_chain();
+    let s = net.infer(&mut ws, &after, 0).unwrap();
+    assert_eq!((s.steps, s.gamma, ws.x[1].at(0, 0), s.final_energy), (4, 0.375, 2.5, 1.25));
+    // gamma 1 reflects x about 2 at constant energy: 1 (E 2) -> 3 (E 2) -> 1 (E 2).
+    // PCTrainer's `>=` counts the equal energies: after the step 3 -> 1 gamma is 0.5, the
+    // step from 1 goes to 2 (E 1) and gamma is 0.25.
+    let flat = InferenceConfig { steps: 3, gamma: 1.0, ..after };
+    let s = net.infer(&mut ws, &flat, 0).unwrap();
+    assert_eq!((s.gamma, ws.x[1].at(0, 0), s.final_energy), (0.25, 2.0, 1.0));
+    // the default timing (`>`, before the step) never cuts there and keeps reflecting
+    let strict = InferenceConfig { discount_timing: DiscountTiming::BeforeStep, ..flat };
+    let s = net.infer(&mut ws, &strict, 0).unwrap();
+    assert_eq!((s.gamma, ws.x[1].at(0, 0), s.final_energy), (1.0, 3.0, 2.0));
+    // the key parses from TOML and is left out of serialised defaults
+    let t: InferenceConfig = toml::from_str("discount_timing = \"after_step\"").unwrap();
+    assert_eq!(t.discount_timing, DiscountTiming::AfterStep);
+    assert!(!toml::to_string(&InferenceConfig::default()).unwrap().contains("discount_timing"));
 }
 
 /// Catches: early stop switched off, or stopping on the wrong comparison.

@@ -238,10 +238,11 @@ fn weakly_nudged_pc_update_aligns_with_backprop() {
 
 /// The KL energies (Pinchetti et al. 2022) against their definitions written out and central
 /// differences of their value: categorical and Bernoulli, on logits and on probabilities; the
-/// Gaussian KL between `N(x, 1/pi)` and `N(mu, 1/pi)` is today's Gaussian energy.
+/// Gaussian KL between `N(x, 1/pi)` and `N(mu, 1/pi)` is today's Gaussian energy; the
+/// diagonal Gaussian with a zero precision among its units.
 #[test]
 fn kl_energies_match_their_definitions_and_finite_differences() {
-    use prospect::energy::{Bernoulli, Categorical, Gaussian};
+    use prospect::energy::{Bernoulli, Categorical, DiagGaussian, Gaussian};
     use prospect::Energy;
     let mut r = rng(31);
     let (rows, d, pi) = (3, 5, 0.7);
@@ -307,6 +308,15 @@ fn kl_energies_match_their_definitions_and_finite_differences() {
             // KL(N(x, s^2) || N(mu, s^2)) = (x - mu)^2 / (2 s^2), s^2 = 1/pi
             Box::new(move |x: &[f64], m: &[f64]| {
                 x.iter().zip(m).map(|(a, b)| (a - b).powi(2) * pi / 2.0).sum::<f64>()
+            }),
+        ),
+        (
+            // one precision per unit, a zero among them (a unit left out of the energy)
+            Box::new(DiagGaussian { precision: vec![0.7, 0.0, 1.3, 2.0, 0.7] }),
+            &logits,
+            Box::new(move |x: &[f64], m: &[f64]| {
+                let p = [0.7, 0.0, 1.3, 2.0, 0.7];
+                x.iter().zip(m).zip(p).map(|((a, b), p)| (a - b).powi(2) * p / 2.0).sum::<f64>()
             }),
         ),
     ];
