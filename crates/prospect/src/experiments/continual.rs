@@ -15,19 +15,18 @@
 //! output unit `perm(c) mod 5` for a per-seed permutation `perm` of the ten labels (two
 //! classes of a task may share a unit), the loss leaves out unit 4 (`[:, 0:-1]`, a
 //! [`DiagGaussian`] output energy) while the test arg-max reads all five, the node rate is cut
-//! by 0.9 after each step whose energy did not fall ([`DiscountTiming::AfterStep`]), `T = 64`
+//! by 0.9 after each step whose energy did not fall ([`crate::infer::DiscountTiming::AfterStep`]), `T = 64`
 //! energy evaluations (63 node updates before the weight step), and the score is the mean test
 //! error of both tasks over the first 84 epochs (their `df[...][:84].mean()`, Fig. 4e). Their
 //! code computes no forgetting measure; the rise per switch is reported as an observation.
 
-use super::util::{self, label, mean, paper_learner, paper_net, pct, Cell, Learner, METHODS};
+use super::util::{self, label, mean, paper_learner, paper_net, pct, Cell, METHODS};
 use super::{Claim, Panel, Protocol, Report, Series, Settings, Table, Verdict};
 use crate::data::{self, Dataset, Split};
 use crate::energy::DiagGaussian;
 use crate::error::Result;
-use crate::infer::{DiscountTiming, InferenceConfig};
+use crate::infer::InferenceConfig;
 use crate::layers::{Activation, Init};
-use crate::optim::{OptimConfig, Reduction};
 
 /// The paper's learning-rate grid.
 pub const PAPER_LRS: [f64; 6] = [0.005, 0.001, 0.00075, 0.0005, 0.00025, 0.0001];
@@ -70,14 +69,7 @@ pub fn map_to_units(d: &Dataset, classes: &[u32], units: &[u32; 10]) -> Dataset 
 /// The authors' trainer: their inference (T = 64 energy evaluations, node rate 0.1 cut by 0.9
 /// after each step whose energy did not fall), SGD on the summed loss without output unit 4.
 pub fn authors_inference() -> InferenceConfig {
-    InferenceConfig {
-        steps: 63,
-        gamma: 0.1,
-        halve_on_rise: true,
-        discount: 0.9,
-        discount_timing: DiscountTiming::AfterStep,
-        ..Default::default()
-    }
+    util::pctrainer_inference(64, 0.1, 0.9)
 }
 
 /// Per seed, task `t`'s mean test error over the first `epochs` epochs of the selected lr.
@@ -128,8 +120,8 @@ pub fn run(s: &Settings) -> Result<Report> {
                     .map(|t| util::tensors(&map_to_units(&test_all, t, &units)))
                     .collect::<Vec<_>>();
                 net.set_output_energy(Box::new(DiagGaussian::first(4, 5)));
-                let opt = OptimConfig { reduction: Reduction::Sum, ..OptimConfig::sgd(lr) };
-                (trains, &mapped_tests, Learner::new(net, METHODS[m], &authors_inference(), opt)?)
+                let l = util::authors_learner(net, METHODS[m], &authors_inference(), lr)?;
+                (trains, &mapped_tests, l)
             } else {
                 let trains: Vec<_> = tasks.iter().map(|t| sub.keep_classes(t)).collect();
                 (trains, &tests, paper_learner(net, METHODS[m], steps, gamma, lr)?)

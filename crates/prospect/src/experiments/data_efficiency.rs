@@ -4,12 +4,13 @@
 //!
 //! Protocol of the authors' code (`nature_small-arch-small-data`): `mu = W f(x)`, no bias,
 //! Xavier-uniform init, squared error summed over the batch, SGD, batch 60, 64 epochs, PC with
-//! T = 64 and node rate 1.0 halved on energy rise; the learning rate is chosen per rule and
+//! their `PCTrainer` (T = 64 energy evaluations, node rate 1.0 halved after each step whose
+//! energy did not fall); the learning rate is chosen per rule and
 //! size from a grid by the minimum test error over epochs (the score reported here). As in
 //! their loaders (`bp-il.yaml`), the test set of the small sizes (60, 300, 600 per class) is
 //! capped at the same number of images per class ([`test_set`]).
 
-use super::util::{self, paper_learner, paper_net, Cell, METHODS};
+use super::util::{self, paper_net, Cell, METHODS};
 use super::{Panel, Report, Settings};
 use crate::data::{Dataset, Split};
 use crate::error::Result;
@@ -48,7 +49,8 @@ pub fn run(s: &Settings) -> Result<Report> {
     let sizes: Vec<usize> = s.pick(vec![60, 300, 600], vec![60, 300, 600, 3000, 6000]);
     let seeds = s.seeds(2, 3);
     let epochs = s.pick(16, 64);
-    let (steps, gamma, batch) = (64, 1.0, 60);
+    let (t_evals, gamma, batch) = (64, 1.0, 60);
+    let inference = util::pctrainer_inference(t_evals, gamma, 0.5);
     let lrs: Vec<f64> = s.lrs(&QUICK_LRS, &PAPER_LRS);
     let train_all = util::fashion(Split::Train)?;
     let test_all = util::fashion(Split::Test)?;
@@ -66,7 +68,7 @@ pub fn run(s: &Settings) -> Result<Report> {
         &|m, c, lr, k| {
             let train = train_all.per_class(sizes[c], 1000 + k)?;
             let net = paper_net(&[784, 32, 32, 10], Activation::Sigmoid, Init::XavierUniform, k)?;
-            let mut l = paper_learner(net, METHODS[m], steps, gamma, lr)?;
+            let mut l = util::authors_learner(net, METHODS[m], &inference, lr)?;
             util::curve(&mut l, &train, &tests[c], batch, epochs, 2000 + k)
         },
         &min,
@@ -89,8 +91,8 @@ pub fn run(s: &Settings) -> Result<Report> {
             "784-32-32-10 sigmoid MLP, mu = W f(x), no bias, Xavier-uniform init; {sizes:?} \
              Fashion-MNIST examples per class, batch {batch}, {epochs} epochs, SGD on the summed \
              squared error, lr chosen per rule and size from {lrs:?} by the minimum test error \
-             over epochs (selected: BP {} / PC {}); PC: T = {steps}, gamma = {gamma} halved on \
-             energy rise; test set capped at the training size per class up to \
+             over epochs (selected: BP {} / PC {}); PC: T = {t_evals} energy evaluations, gamma = \
+             {gamma} halved after each step whose energy did not fall; test set capped at the training size per class up to \
              {CAPPED_UP_TO} per class, whole above; {seeds} seeds",
             util::selected_lrs(&cells, 0),
             util::selected_lrs(&cells, 1)

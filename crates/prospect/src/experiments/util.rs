@@ -3,6 +3,7 @@
 use super::{Claim, Series, Settings, Table, Verdict};
 use crate::data::{self, Dataset, Split};
 use crate::error::{Error, Result};
+use crate::infer::DiscountTiming;
 use crate::layers::{Activation, Convention, Init};
 use crate::learn::{self, Batch, Rule};
 use crate::net::MlpSpec;
@@ -271,6 +272,31 @@ pub(crate) fn paper_learner(
     let inference = InferenceConfig { steps, gamma, halve_on_rise: true, ..Default::default() };
     let opt = OptimConfig { reduction: Reduction::Sum, ..OptimConfig::sgd(lr) };
     Learner::new(net, method, &inference, opt)
+}
+
+/// The authors' `PCTrainer` inference: `t_evals` energy evaluations (their `T`: the weights
+/// step after `T - 1` node updates), node rate `gamma` cut by `discount` after every step
+/// whose energy did not fall (their `x_lr_discount`).
+pub fn pctrainer_inference(t_evals: usize, gamma: f64, discount: f64) -> InferenceConfig {
+    InferenceConfig {
+        steps: t_evals.saturating_sub(1),
+        gamma,
+        halve_on_rise: true,
+        discount,
+        discount_timing: DiscountTiming::AfterStep,
+        ..Default::default()
+    }
+}
+
+/// The authors' trainer: SGD on the summed loss at `lr`; for PC, [`pctrainer_inference`].
+pub(crate) fn authors_learner(
+    net: Net<f32>,
+    method: &str,
+    inference: &InferenceConfig,
+    lr: f64,
+) -> Result<Learner> {
+    let opt = OptimConfig { reduction: Reduction::Sum, ..OptimConfig::sgd(lr) };
+    Learner::new(net, method, inference, opt)
 }
 
 /// One (method, condition) cell of a learning-rate grid: results per learning rate and seed,
