@@ -44,7 +44,7 @@ pub struct ReproArgs {
     #[arg(long, value_name = "I/N", value_parser = parse_shard, requires = "cells")]
     pub shard: Option<(usize, usize)>,
     /// Whose protocol: `ours` (default) or `authors` (their code detail for detail; only
-    /// experiments that differ have it, today `continual`). Files are named NAME-authors.*.
+    /// experiments that differ have it, `continual` and `concept-drift`). Files are named NAME-authors.*.
     #[arg(long, value_enum, default_value = "ours")]
     pub protocol: ProtocolArg,
 }

@@ -10,13 +10,25 @@
 //! error on 100 test examples per class under the current mapping after every iteration;
 //! squared error summed over the batch, SGD, PC with T = 128 and node rate 0.1 halved on
 //! energy rise; the learning rate is chosen per rule by the mean test error over all iterations.
+//!
+//! `--protocol authors` ([`Protocol::Authors`]) follows their code (`base.yaml` after
+//! `pre-FashionMNIST.yaml`) instead: one pretrained network shared by every seed and both
+//! rules, pretrained by backprop with **SGD** (lr 0.01, summed squared loss, batch 60, 64
+//! epochs, **±1 targets**); the drift phase starts from the pretrained subset and labels, and
+//! after the training of every iteration `64 b` classes 5–9 are re-permuted and new subsets of
+//! 120 training and 100 test images per class are drawn, with ±1 targets from then on (their
+//! rebuilt loaders drop `target_min`); 3000 iterations; PC with their `PCTrainer` (T = 128
+//! energy evaluations, node rate 0.1 halved after a step that did not lower the energy); no
+//! learning-rate selection: Fig. 4g is the mean test error over all iterations per rate, Fig. 4f
+//! the curves at lr 0.01 (theirs: PC 0.29 vs BP 0.40).
 
 use super::util::{self, label, mean, paper_learner, paper_net, pct, Cell, Learner, METHODS};
-use super::{Claim, Panel, Report, Series, Settings, Table, Verdict};
-use crate::data::{self, Split};
+use super::{Claim, Panel, Protocol, Report, Series, Settings, Table, Verdict};
+use crate::data::{self, Dataset, Split};
 use crate::error::Result;
 use crate::layers::{Activation, Init};
-use crate::optim::OptimConfig;
+use crate::net::Net;
+use crate::optim::{OptimConfig, Reduction};
 use crate::tensor::Tensor;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -38,6 +50,75 @@ pub fn mapping(seed: u64, block: usize) -> Vec<u32> {
     m
 }
 
+/// The learning rate of the paper's Fig. 4f curves.
+pub const PAPER_LR: f64 = 0.01;
+/// The paper's Fig. 4f values at [`PAPER_LR`]: mean test error over all iterations (BP, PC).
+pub const PAPER_SCORE: (f64, f64) = (0.40, 0.29);
+
+/// The authors' pretrained network: 784-32-32-10 sigmoid, Xavier-uniform (seed 0), trained by
+/// backprop with SGD (lr 0.01, summed squared loss, batch 60) on ±1 targets for `epochs`
+/// epochs of the whole training set.
+///
+/// # Errors
+/// Shape errors only (the data are Fashion-MNIST's).
+pub fn authors_pretrained(train: &Dataset, epochs: usize) -> Result<Net<f32>> {
+    pretrained_at(train, epochs, 0.01)
+}
+
+/// [`authors_pretrained`] at learning rate `lr`.
+fn pretrained_at(train: &Dataset, epochs: usize, lr: f64) -> Result<Net<f32>> {
+    let net = paper_net(&[784, 32, 32, 10], Activation::Sigmoid, Init::XavierUniform, 0)?;
+    let opt = OptimConfig { reduction: Reduction::Sum, ..OptimConfig::sgd(lr) };
+    let mut pre = Learner::new(net, "bp", &Default::default(), opt)?;
+    pre.target_min = -1.0;
+    for e in 0..epochs {
+        pre.epoch(train, 60, 7000 + e as u64)?;
+    }
+    Ok(pre.net)
+}
+
+/// One drift phase of the authors' protocol from the shared pretrained `pre`: the test error
+/// after each of `iterations` iterations for rule `method` at `lr`, seed `k`.
+fn authors_run(
+    pre: &Net<f32>,
+    (train_all, test_all): (&Dataset, &Dataset),
+    method: &str,
+    lr: f64,
+    k: u64,
+    iterations: usize,
+) -> Result<Vec<f64>> {
+    let inference = util::pctrainer_inference(128, 0.1, 0.5);
+    let mut l = util::authors_learner(pre.clone(), method, &inference, lr)?;
+    // period b: its mapping and fresh subsets (classes stay raw; the mapping relabels)
+    let draw = |b: usize| -> Result<(Dataset, (Tensor<f32>, Tensor<f32>), Vec<u32>)> {
+        let map = mapping(k, b);
+        let mix = 100_000 * (k + 1) + b as u64;
+        let train = train_all.per_class(120, 1000 + mix)?;
+        let test = test_all.per_class(100, 2000 + mix)?;
+        let mapped: Vec<u32> = test.labels.iter().map(|&c| map[c as usize]).collect();
+        let x = Tensor::from_vec(test.len(), test.features(), test.x.clone());
+        let y = Tensor::from_vec(test.len(), 10, data::one_hot(&mapped, 10));
+        Ok((train, (x, y), map))
+    };
+    // iteration 0 trains on the pretraining's labels (0/1 targets, identity mapping)
+    let mut train = train_all.per_class(120, 1000 + 100_000 * (k + 1) + 99_999)?;
+    let mut map: Vec<u32> = (0..10).collect();
+    let mut test = (Tensor::zeros(0, 0), Tensor::zeros(0, 0));
+    let mut out = Vec::with_capacity(iterations);
+    for it in 0..iterations {
+        let order = data::permutation(train.len(), 9000 + 10_000 * k + it as u64);
+        for idx in order.chunks(32) {
+            l.step(&train, idx, Some(&map))?;
+        }
+        if it % PERIOD == 0 {
+            (train, test, map) = draw(it / PERIOD)?;
+            l.target_min = -1.0;
+        }
+        out.push(l.test_error(&test.0, &test.1)?);
+    }
+    Ok(out)
+}
+
 /// Runs the experiment.
 ///
 /// # Errors
@@ -48,10 +129,21 @@ pub fn run(s: &Settings) -> Result<Report> {
     let iterations = blocks * PERIOD;
     let pretrain_epochs = s.pick(2, 64);
     let (per_class, test_per_class, batch, steps, gamma) = (120, 100, 32, 128, 0.1);
-    let lrs: Vec<f64> = s.lrs(&QUICK_LRS, &PAPER_LRS);
+    let authors = s.protocol == Protocol::Authors;
+    let (blocks, iterations) = if authors {
+        let it = s.pick(10 * PERIOD, 3000);
+        (it.div_ceil(PERIOD), it)
+    } else {
+        (blocks, iterations)
+    };
+    let pretrain_epochs = if authors { s.pick(16, 64) } else { pretrain_epochs };
+    let lrs: Vec<f64> =
+        if authors { s.lrs(&[PAPER_LR], &PAPER_LRS) } else { s.lrs(&QUICK_LRS, &PAPER_LRS) };
     let train_all = util::fashion(Split::Train)?;
-    let test = util::fashion(Split::Test)?.per_class(test_per_class, 99)?;
+    let test_all = util::fashion(Split::Test)?;
+    let test = test_all.per_class(test_per_class, 99)?;
     let x_test = Tensor::from_vec(test.len(), test.features(), test.x.clone());
+    let pre = if authors { Some(authors_pretrained(&train_all, pretrain_epochs)?) } else { None };
     let cells = util::grid(
         s,
         1,
@@ -59,6 +151,9 @@ pub fn run(s: &Settings) -> Result<Report> {
         &|_, _| lrs.clone(),
         &|_| "drift".into(),
         &|m, _, lr, k| {
+            if let Some(pre) = &pre {
+                return authors_run(pre, (&train_all, &test_all), METHODS[m], lr, k, iterations);
+            }
             // pretraining: backprop with Adam on the whole training set
             let net = paper_net(&[784, 32, 32, 10], Activation::Sigmoid, Init::XavierUniform, k)?;
             let mut pre = Learner::new(net, "bp", &Default::default(), OptimConfig::adam(0.001))?;
@@ -103,15 +198,31 @@ pub fn run(s: &Settings) -> Result<Report> {
         }
     }
     let xs: Vec<f64> = (1..=iterations).map(|e| e as f64).collect();
-    let over_time = util::best_curves(&cells, 0, &xs);
+    // the authors' Fig. 4f: both rules at lr 0.01 (when in the grid), no selection
+    let at_lr = |cell: &Cell<Vec<f64>>, lr: f64| cell.lrs.iter().position(|&x| x == lr);
+    let paper_i = |m: usize| at_lr(&cells[m][0], PAPER_LR).filter(|_| authors);
+    let shown = |m: usize| paper_i(m).unwrap_or(cells[m][0].best);
+    let over_time: Vec<Series> = (0..METHODS.len())
+        .map(|m| {
+            let runs = &cells[m][0].runs[shown(m)];
+            let vals: Vec<Vec<f64>> =
+                (0..iterations).map(|e| runs.iter().map(|r| r[e]).collect()).collect();
+            Series::from_seeds(label(METHODS[m]), xs.clone(), &vals)
+        })
+        .collect();
     // error against iterations since the last change, averaged over blocks (per seed)
     let since: Vec<Series> = (0..METHODS.len())
         .map(|m| {
-            let runs = cells[m][0].best_runs();
+            let runs = &cells[m][0].runs[shown(m)];
             let vals: Vec<Vec<f64>> = (0..PERIOD)
                 .map(|p| {
                     runs.iter()
-                        .map(|c| mean(&(0..blocks).map(|b| c[b * PERIOD + p]).collect::<Vec<_>>()))
+                        .map(|c| {
+                            let at: Vec<f64> = (0..blocks)
+                                .filter_map(|b| c.get(b * PERIOD + p).copied())
+                                .collect();
+                            mean(&at)
+                        })
                         .collect()
                 })
                 .collect();
@@ -133,25 +244,47 @@ pub fn run(s: &Settings) -> Result<Report> {
             .collect()
     };
     let (bp, pc) = (&cells[0][0], &cells[1][0]);
-    let claims = vec![
-        Claim::new(
-            "mean test error over all iterations",
-            "PC < BP",
-            format!("BP {} / PC {}", pct(&score(bp)), pct(&score(pc))),
-            Verdict::less(&score(pc), &score(bp)),
-        ),
-        Claim::new(
-            "mean test error in the first 8 iterations after a change",
-            "PC < BP",
-            format!("BP {} / PC {}", pct(&first(bp)), pct(&first(pc))),
-            Verdict::less(&first(pc), &first(bp)),
-        ),
-    ];
-    Ok(Report {
-        grids: Vec::new(),
-        name: "concept-drift".into(),
-        title: "Concept drift: labels of classes 5-9 permuted every 64 iterations".into(),
-        setup: format!(
+    let claims = if authors {
+        authors_claims(&cells, iterations)
+    } else {
+        vec![
+            Claim::new(
+                "mean test error over all iterations",
+                "PC < BP",
+                format!("BP {} / PC {}", pct(&score(bp)), pct(&score(pc))),
+                Verdict::less(&score(pc), &score(bp)),
+            ),
+            Claim::new(
+                "mean test error in the first 8 iterations after a change",
+                "PC < BP",
+                format!("BP {} / PC {}", pct(&first(bp)), pct(&first(pc))),
+                Verdict::less(&first(pc), &first(bp)),
+            ),
+        ]
+    };
+    let mut notes = Vec::new();
+    if let Some(pre) = &pre {
+        let (x, y) = util::tensors(&test_all);
+        notes.push(format!(
+            "The shared pretrained network ({pretrain_epochs} epochs of BP + SGD on +-1 \
+             targets) has {:.1} % test error on the whole Fashion-MNIST test set before the drift.",
+            100.0 * util::error_rate(pre, &x, &y)?
+        ));
+    }
+    let setup = if authors {
+        format!(
+            "the authors' protocol: 784-32-32-10 sigmoid MLP, mu = W f(x), no bias, \
+             Xavier-uniform init, one network pretrained by BP + SGD (lr 0.01, summed squared \
+             loss, batch 60, +-1 targets) for {pretrain_epochs} epochs on all of Fashion-MNIST, \
+             shared by every seed and rule; then batch {batch}, {iterations} iterations (passes); \
+             after the training of every iteration 64 b, classes 5-9 are re-permuted and fresh \
+             subsets of {per_class} training and 100 test images per class drawn, +-1 targets \
+             from then on; SGD on the summed squared error at each of {lrs:?} (no selection; \
+             curves at lr {PAPER_LR}); PC: T = 128 energy evaluations, gamma = {gamma} halved \
+             after each step that did not lower the energy; {seeds} seeds"
+        )
+    } else {
+        format!(
             "784-32-32-10 sigmoid MLP, mu = W f(x), no bias, Xavier-uniform init, pretrained by \
              BP + Adam (lr 0.001, batch 60) for {pretrain_epochs} epochs on all of Fashion-MNIST; \
              then {per_class} examples per class, batch {batch}, {iterations} iterations (passes) \
@@ -161,12 +294,22 @@ pub fn run(s: &Settings) -> Result<Report> {
              test images per class; {seeds} seeds",
             bp.lr(),
             pc.lr()
-        ),
+        )
+    };
+    Ok(Report {
+        grids: Vec::new(),
+        name: if authors { "concept-drift-authors" } else { "concept-drift" }.into(),
+        title: "Concept drift: labels of classes 5-9 permuted every 64 iterations".into(),
+        setup,
         claims,
         table,
         panels: vec![
             Panel {
-                title: "Test error over time".into(),
+                title: if authors {
+                    format!("Test error over time at lr {PAPER_LR} (Fig. 4f)")
+                } else {
+                    "Test error over time".into()
+                },
                 x_label: format!("iteration (mapping changes every {PERIOD})"),
                 y_label: "test error".into(),
                 series: over_time,
@@ -180,6 +323,131 @@ pub fn run(s: &Settings) -> Result<Report> {
                 ..Default::default()
             },
         ],
-        notes: vec![],
+        notes,
     })
+}
+
+/// The authors' claims: at lr 0.01 PC's mean test error over all iterations below BP's
+/// (Fig. 4f), every other rate's numbers (Fig. 4g), and when the curves separate.
+fn authors_claims(cells: &[Vec<Cell<Vec<f64>>>], iterations: usize) -> Vec<Claim> {
+    let (bp, pc) = (&cells[0][0], &cells[1][0]);
+    let per_seed = |runs: &[Vec<f64>], from: usize, to: usize| -> Vec<f64> {
+        runs.iter().map(|c| mean(&c[from.min(c.len())..to.min(c.len())])).collect()
+    };
+    let mut claims = Vec::new();
+    for (i, &lr) in bp.lrs.iter().enumerate() {
+        let (b, p) = (per_seed(&bp.runs[i], 0, iterations), per_seed(&pc.runs[i], 0, iterations));
+        let headline = lr == PAPER_LR;
+        claims.push(Claim::new(
+            format!(
+                "mean test error over all iterations, lr {lr} ({})",
+                if headline { "Fig. 4f" } else { "Fig. 4g" }
+            ),
+            if headline {
+                format!(
+                    "PC < BP: BP {:.0} % / PC {:.0} %",
+                    100.0 * PAPER_SCORE.0,
+                    100.0 * PAPER_SCORE.1
+                )
+            } else {
+                "-".to_string()
+            },
+            format!("BP {} / PC {}", pct(&b), pct(&p)),
+            if headline { Verdict::less(&p, &b) } else { Verdict::Info },
+        ));
+    }
+    if let Some(i) = bp.lrs.iter().position(|&x| x == PAPER_LR) {
+        let split = (5 * PERIOD).min(iterations);
+        let gap = |from: usize, to: usize| {
+            mean(&per_seed(&bp.runs[i], from, to)) - mean(&per_seed(&pc.runs[i], from, to))
+        };
+        claims.push(Claim::new(
+            format!("BP - PC gap at lr {PAPER_LR}: iterations 1-{split} / after"),
+            "the curves separate after ~300-500 iterations",
+            if split < iterations {
+                format!(
+                    "{:+.1} / {:+.1} pts",
+                    100.0 * gap(0, split),
+                    100.0 * gap(split, iterations)
+                )
+            } else {
+                format!(
+                    "{:+.1} pts (run too short to see a later separation)",
+                    100.0 * gap(0, split)
+                )
+            },
+            None,
+        ));
+    }
+    claims
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 784-feature images of 10 classes: class c lights pixels `78c .. 78c + 8` (plus noise).
+    fn toy(n_per_class: usize, seed: u64) -> Dataset {
+        let mut x = Vec::new();
+        let mut labels = Vec::new();
+        let noise = data::permutation(784 * 10 * n_per_class, seed);
+        for c in 0..10u32 {
+            for i in 0..n_per_class {
+                let k = (c as usize * n_per_class + i) * 784;
+                x.extend((0..784).map(|j| {
+                    let on = j / 78 == c as usize && j % 78 < 8;
+                    (if on { 1.0 } else { 0.0 }) + 0.02 * (noise[k + j] % 100) as f32 / 100.0
+                }));
+                labels.push(c);
+            }
+        }
+        Dataset::new("toy", x, labels, [1, 28, 28], 10).unwrap()
+    }
+
+    /// Catches: a pretraining that depends on anything but its data (it is shared by every
+    /// seed and rule), and targets that are not ±1 (0/1 one-hots leave the other outputs
+    /// near 0 instead of pushing them to -1).
+    #[test]
+    fn authors_pretraining_is_shared_and_uses_plus_minus_one_targets() {
+        let d = toy(20, 1);
+        // (the toy's 8 bright pixels per class need a smaller rate than Fashion-MNIST's 0.01)
+        let a = pretrained_at(&d, 100, 0.001).unwrap();
+        let b = pretrained_at(&d, 100, 0.001).unwrap();
+        let mut wa = Vec::new();
+        let mut wb = Vec::new();
+        for (la, lb) in a.layers.iter().zip(&b.layers) {
+            la.for_each_param(&mut |_, p| wa.extend_from_slice(p.data()));
+            lb.for_each_param(&mut |_, p| wb.extend_from_slice(p.data()));
+        }
+        assert_eq!(wa, wb, "the pretrained network must be one for every run");
+        let x = Tensor::from_vec(d.len(), 784, d.x.clone());
+        let mu = a.predict(&x).unwrap();
+        let (mut off, mut n) = (0.0, 0);
+        for r in 0..d.len() {
+            for (j, &v) in mu.row(r).iter().enumerate() {
+                if j != d.labels[r] as usize {
+                    off += v as f64;
+                    n += 1;
+                }
+            }
+        }
+        let off = off / n as f64;
+        assert!(off < -0.5, "non-target outputs should approach -1, mean {off}");
+        let err = util::error_rate(&a, &x, &util::tensors(&d).1).unwrap();
+        assert!(err < 0.2, "the pretrained network should classify its data, error {err}");
+    }
+
+    /// Catches: the drift phase not changing the mapping every period, or changing it off
+    /// schedule: with lr 0 the test error only moves when a new mapping and subset are drawn.
+    #[test]
+    fn authors_drift_redraws_after_the_training_of_every_64th_iteration() {
+        let d = toy(130, 2);
+        let pre = pretrained_at(&d, 100, 0.001).unwrap();
+        let errs = authors_run(&pre, (&d, &d), "bp", 0.0, 3, 2 * PERIOD + 1).unwrap();
+        for b in 0..3 {
+            let period = &errs[b * PERIOD..((b + 1) * PERIOD).min(errs.len())];
+            assert!(period.iter().all(|&e| e == period[0]), "period {b}: {period:?}");
+        }
+        assert!(errs[PERIOD] != errs[PERIOD - 1] || errs[2 * PERIOD] != errs[2 * PERIOD - 1]);
+    }
 }

@@ -90,7 +90,7 @@ pub enum Protocol {
 }
 
 /// The experiments that have a separate `--protocol authors`.
-pub const AUTHORS_PROTOCOL: [&str; 1] = ["continual"];
+pub const AUTHORS_PROTOCOL: [&str; 2] = ["continual", "concept-drift"];
 
 /// How an experiment is run.
 #[derive(Clone, Debug, Default)]

@@ -142,6 +142,9 @@ pub(crate) struct Learner {
     pub batches: usize,
     /// Whether training diverged (a non-finite energy); later steps are skipped.
     pub diverged: bool,
+    /// Value of the non-target entries of the one-hot targets (0; the authors' concept-drift
+    /// runs use -1).
+    pub target_min: f32,
 }
 
 impl Learner {
@@ -164,6 +167,7 @@ impl Learner {
             yb: Tensor::zeros(0, 0),
             batches: 0,
             diverged: false,
+            target_min: 0.0,
         })
     }
 
@@ -177,7 +181,7 @@ impl Learner {
         let (f, c) = (d.features(), self.net.d_out());
         self.xb.resize(idx.len(), f);
         self.yb.resize(idx.len(), c);
-        self.yb.fill(0.0);
+        self.yb.fill(self.target_min);
         for (r, &i) in idx.iter().enumerate() {
             self.xb.row_mut(r).copy_from_slice(d.example(i));
             let l = d.labels[i];
