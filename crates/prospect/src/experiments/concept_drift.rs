@@ -90,7 +90,8 @@ fn authors_run(
     let inference = util::pctrainer_inference(128, 0.1, 0.5);
     let mut l = util::authors_learner(pre.clone(), method, &inference, lr)?;
     // period b: its mapping and fresh subsets (classes stay raw; the mapping relabels)
-    let draw = |b: usize| -> Result<(Dataset, (Tensor<f32>, Tensor<f32>), Vec<u32>)> {
+    type Period = (Dataset, (Tensor<f32>, Tensor<f32>), Vec<u32>);
+    let draw = |b: usize| -> Result<Period> {
         let map = mapping(k, b);
         let mix = 100_000 * (k + 1) + b as u64;
         let train = train_all.per_class(120, 1000 + mix)?;
