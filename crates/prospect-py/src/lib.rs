@@ -433,7 +433,7 @@ fn load_data<'py>(
 /// and returns their paths with the claims; sharded or counting (`shard=(i, n)`, `n = 0`
 /// counts): returns the cell counts and the indices of the cells still missing.
 #[pyfunction]
-#[pyo3(signature = (name, out, full=false, seeds=None, lrs=None, cells=None, shard=None, progress=false))]
+#[pyo3(signature = (name, out, full=false, seeds=None, lrs=None, cells=None, shard=None, progress=false, protocol="ours"))]
 #[allow(clippy::too_many_arguments)]
 fn repro_run<'py>(
     py: Python<'py>,
@@ -445,9 +445,32 @@ fn repro_run<'py>(
     cells: Option<PathBuf>,
     shard: Option<(usize, usize)>,
     progress: bool,
+    protocol: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let settings =
-        experiments::Settings { full, seeds, progress, lrs, cells, shard, ..Default::default() };
+    let protocol = match protocol {
+        "ours" => experiments::Protocol::Ours,
+        "authors" => experiments::Protocol::Authors,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "protocol `{other}`: expected \"ours\" or \"authors\""
+            )))
+        }
+    };
+    let settings = experiments::Settings {
+        full,
+        seeds,
+        progress,
+        lrs,
+        cells,
+        shard,
+        protocol,
+        ..Default::default()
+    };
+    let stem = if protocol == experiments::Protocol::Authors {
+        format!("{name}-authors")
+    } else {
+        name.clone()
+    };
     let t0 = std::time::Instant::now();
     let res = py.detach(|| experiments::run_with(&name, &settings));
     let d = PyDict::new(py);
@@ -457,8 +480,8 @@ fn repro_run<'py>(
             std::fs::create_dir_all(&out)
                 .map_err(|e| py_err(Error::Io { path: out.display().to_string(), source: e }))?;
             let mode = if full { "--full" } else { "default" };
-            let csv = out.join(format!("{name}.csv"));
-            let md = out.join(format!("{name}.md"));
+            let csv = out.join(format!("{stem}.csv"));
+            let md = out.join(format!("{stem}.md"));
             checkpoint::write_atomic(&csv, report.table.to_csv().as_bytes()).map_err(py_err)?;
             checkpoint::write_atomic(&md, report.markdown(mode, secs).as_bytes())
                 .map_err(py_err)?;

@@ -59,6 +59,18 @@ def test_cells_are_counted_and_a_shard_needs_a_store(tmp_path, fashion):
         prospect.repro("no-such-experiment", out=tmp_path)
 
 
+def test_the_authors_protocol_has_its_own_store_and_is_refused_elsewhere(tmp_path, fashion):
+    cells = tmp_path / "cells"
+    count = prospect.repro(
+        "continual", out=tmp_path, cells=cells, shard=(0, 0), seeds=1, protocol="authors"
+    )
+    assert not count["complete"] and count["store"].endswith("continual-quick-authors")
+    with pytest.raises(ValueError, match="protocol"):
+        prospect.repro("online", out=tmp_path, protocol="authors")
+    with pytest.raises(ValueError, match="ours"):
+        prospect.repro("continual", out=tmp_path, protocol="mine")
+
+
 @pytest.fixture(scope="module")
 def cluster():
     try:

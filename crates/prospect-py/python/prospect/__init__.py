@@ -277,6 +277,7 @@ def repro(
     cells: Union[str, os.PathLike, None] = None,
     shard: Optional[Tuple[int, int]] = None,
     progress: bool = False,
+    protocol: str = "ours",
 ) -> Dict[str, Any]:
     """Runs a paper experiment as ``prospect repro NAME`` does and writes ``NAME.csv`` and
     ``NAME.md`` into ``out`` (the figure ``NAME.png`` is drawn by the CLI only).
@@ -289,6 +290,8 @@ def repro(
             there and skipped on a rerun.
         shard: ``(i, n)``: compute only the cells ``j`` with ``j % n == i`` into ``cells`` and
             return without writing the report (a rerun without ``shard`` merges).
+        protocol: ``"ours"`` or ``"authors"`` (the authors' code detail for detail, where an
+            experiment differs: ``continual``, ``concept-drift``; files ``NAME-authors.*``).
 
     Returns a dict: ``complete`` and, when complete, ``csv``, ``md``, ``title``, ``claims``
     (a list of dicts: quantity, paper, ours, holds) and ``seconds``; otherwise ``ran``,
@@ -305,6 +308,7 @@ def repro(
         None if cells is None else os.fspath(cells),
         None if shard is None else (int(shard[0]), int(shard[1])),
         progress,
+        protocol,
     )
 
 

@@ -27,11 +27,17 @@ __all__ = ["sweep", "main"]
 
 
 def _run_cell(
-    name: str, full: bool, seeds: Optional[int], lrs: Optional[List[float]], j: int, n: int
+    name: str,
+    full: bool,
+    seeds: Optional[int],
+    lrs: Optional[List[float]],
+    j: int,
+    n: int,
+    protocol: str = "ours",
 ) -> Dict[str, str]:
     """Computes cell ``j`` of ``n`` in a scratch store; returns ``{file name: text}``."""
     with tempfile.TemporaryDirectory(prefix="prospect-cell-") as tmp:
-        res = _prospect.repro_run(name, tmp, full, seeds, lrs, tmp, (j, n), False)
+        res = _prospect.repro_run(name, tmp, full, seeds, lrs, tmp, (j, n), False, protocol)
         if res["complete"]:
             raise RuntimeError(f"{name} has no cell grid to shard")
         sub = Path(res["store"])
@@ -55,6 +61,7 @@ def sweep(
     max_retries: int = 3,
     cpus_per_task: float = 1.0,
     progress: bool = True,
+    protocol: str = "ours",
 ) -> Dict[str, Any]:
     """Runs experiment ``name`` on a Ray cluster and merges; returns :func:`prospect.repro`'s dict.
 
@@ -66,13 +73,14 @@ def sweep(
             every finished cell.
         max_retries: Ray retries of a task whose worker died or that raised.
         cpus_per_task: Ray CPUs per cell (a cell uses every core of its node it is given).
+        protocol: ``"ours"`` or ``"authors"``, as in :func:`prospect.repro`.
     Every node needs the data set (``$PROSPECT_DATA`` or ``data/`` on each node) and the same
     prospect version (cells record it; a mismatch is an error at the merge).
     """
     import ray  # the optional dependency: pip install "ray[default]"
 
     store = Path(cells) if cells is not None else Path(out) / "cells"
-    count = repro(name, full, out, seeds, lrs, cells=store, shard=(0, 0))
+    count = repro(name, full, out, seeds, lrs, cells=store, shard=(0, 0), protocol=protocol)
     if count["complete"]:
         return count  # no grid: `repro` ran it whole in this process
     total, missing = count["total"], list(count["missing"])
@@ -83,7 +91,7 @@ def sweep(
         task = ray.remote(num_cpus=cpus_per_task, max_retries=max_retries, retry_exceptions=True)(
             _run_cell
         )
-        pending = {task.remote(name, full, seeds, lrs, j, total): j for j in missing}
+        pending = {task.remote(name, full, seeds, lrs, j, total, protocol): j for j in missing}
         bar = _Progress(len(pending), f"{name}: {total - len(missing)}/{total} cells stored", progress)
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
@@ -93,7 +101,7 @@ def sweep(
                     _write_atomic(sub / fname, text)
                 bar.step()
         bar.close()
-    return repro(name, full, out, seeds, lrs, cells=store)
+    return repro(name, full, out, seeds, lrs, cells=store, protocol=protocol)
 
 
 class _Progress:
@@ -134,9 +142,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--seeds", type=int, default=None)
     p.add_argument("--lrs", default=None, help="comma-separated learning rates")
     p.add_argument("--max-retries", type=int, default=3)
+    p.add_argument("--protocol", choices=["ours", "authors"], default="ours")
     a = p.parse_args(argv)
     lrs = None if a.lrs is None else [float(v) for v in a.lrs.split(",")]
-    res = sweep(a.name, a.full, a.address, a.out, a.cells, a.seeds, lrs, a.max_retries)
+    res = sweep(
+        a.name, a.full, a.address, a.out, a.cells, a.seeds, lrs, a.max_retries, protocol=a.protocol
+    )
     for c in res.get("claims", []):
         print(f"{c['quantity']}: paper {c['paper']}; ours {c['ours']}; holds {c['holds']}")
     print(f"wrote {res.get('csv')} and {res.get('md')}")

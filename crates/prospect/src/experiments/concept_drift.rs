@@ -144,7 +144,16 @@ pub fn run(s: &Settings) -> Result<Report> {
     let test_all = util::fashion(Split::Test)?;
     let test = test_all.per_class(test_per_class, 99)?;
     let x_test = Tensor::from_vec(test.len(), test.features(), test.x.clone());
-    let pre = if authors { Some(authors_pretrained(&train_all, pretrain_epochs)?) } else { None };
+    // the shared pretrained network, made by the first cell that needs it (a count or a
+    // merge of stored cells does not pretrain)
+    let pre: std::sync::Mutex<Option<Net<f32>>> = std::sync::Mutex::new(None);
+    let pretrained = || -> Result<Net<f32>> {
+        let mut slot = pre.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(authors_pretrained(&train_all, pretrain_epochs)?);
+        }
+        Ok(slot.as_ref().expect("just set").clone())
+    };
     let cells = util::grid(
         s,
         1,
@@ -152,8 +161,9 @@ pub fn run(s: &Settings) -> Result<Report> {
         &|_, _| lrs.clone(),
         &|_| "drift".into(),
         &|m, _, lr, k| {
-            if let Some(pre) = &pre {
-                return authors_run(pre, (&train_all, &test_all), METHODS[m], lr, k, iterations);
+            if authors {
+                let pre = pretrained()?;
+                return authors_run(&pre, (&train_all, &test_all), METHODS[m], lr, k, iterations);
             }
             // pretraining: backprop with Adam on the whole training set
             let net = paper_net(&[784, 32, 32, 10], Activation::Sigmoid, Init::XavierUniform, k)?;
@@ -264,12 +274,13 @@ pub fn run(s: &Settings) -> Result<Report> {
         ]
     };
     let mut notes = Vec::new();
-    if let Some(pre) = &pre {
+    if authors {
+        let pre = pretrained()?;
         let (x, y) = util::tensors(&test_all);
         notes.push(format!(
             "The shared pretrained network ({pretrain_epochs} epochs of BP + SGD on +-1 \
              targets) has {:.1} % test error on the whole Fashion-MNIST test set before the drift.",
-            100.0 * util::error_rate(pre, &x, &y)?
+            100.0 * util::error_rate(&pre, &x, &y)?
         ));
     }
     let setup = if authors {
