@@ -174,6 +174,46 @@ BUGS = [
      "beta: Some(1.0),",
      "beta: Some(0.5),",
      "oracles", "chl_equals"),
+    ("PCTrainer timing counts only strict energy rises",
+     "crates/prospect/src/infer.rs",
+     "let rose = t > 0 && e >= prev;",
+     "let rose = t > 0 && e > prev;",
+     "oracles", "pctrainer_discount_timing"),
+    ("PCTrainer timing never cuts after the step",
+     "crates/prospect/src/infer.rs",
+     "if cfg.halve_on_rise && after && rose {",
+     "if cfg.halve_on_rise && after && rose && t > cfg.steps {",
+     "oracles", "pctrainer_discount_timing"),
+    ("DiagGaussian dE/dx without the unit's precision",
+     "crates/prospect/src/energy/diag_gaussian.rs",
+     "gx[j] = T::of(p) * (xr[j] - mr[j]);",
+     "gx[j] = xr[j] - mr[j];",
+     "oracles", "kl_energies"),
+    ("continual authors' units read by task position instead of class",
+     "crates/prospect/src/experiments/continual.rs",
+     "*l = units[classes[*l as usize] as usize];",
+     "*l = units[*l as usize];",
+     "experiments", "continual_authors_units"),
+    ("continual authors' score reads every epoch",
+     "crates/prospect/src/experiments/continual.rs",
+     "let m = |v: &Vec<f64>| mean(&v[..epochs.min(v.len())]);",
+     "let m = |v: &Vec<f64>| mean(v);",
+     "experiments", "continual_authors_score"),
+    ("concept-drift pretraining on 0/1 targets",
+     "crates/prospect/src/experiments/concept_drift.rs",
+     "pre.target_min = -1.0;",
+     "pre.target_min = 0.0;",
+     "lib", "authors_pretraining"),
+    ("learner ignores target_min",
+     "crates/prospect/src/experiments/util.rs",
+     "self.yb.fill(self.target_min);",
+     "self.yb.fill(0.0);",
+     "lib", "authors_pretraining"),
+    ("concept-drift redraws one iteration late",
+     "crates/prospect/src/experiments/concept_drift.rs",
+     "if it % PERIOD == 0 {",
+     "if it % PERIOD == 1 {",
+     "lib", "authors_drift"),
 ]
 
 
@@ -207,7 +247,8 @@ def main() -> int:
             return 2
         open(full, "w").write(orig.replace(old, new))
         try:
-            cmd = ["cargo", "test", "-p", "prospect", "--test", target, "--", name]
+            which = ["--lib"] if target == "lib" else ["--test", target]
+            cmd = ["cargo", "test", "-p", "prospect", *which, "--", name]
             r = subprocess.run(cmd, cwd=src, env=env, capture_output=True, text=True)
         finally:
             open(full, "w").write(orig)
