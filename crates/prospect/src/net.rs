@@ -282,14 +282,18 @@ impl<T: Scalar> Net<T> {
 
     /// The energy of the output node (the loss of backprop).
     pub fn output_energy(&self) -> &dyn Energy<T> {
-        let k = self.topo.nodes[self.topo.output].energy.expect("the output node has an energy");
-        self.energies[k].as_ref()
+        self.energies[self.output_energy_index()].as_ref()
+    }
+
+    /// Index of the output node's energy in [`Net::energies`].
+    fn output_energy_index(&self) -> usize {
+        self.topo.nodes[self.topo.output].energy.expect("the output node has an energy")
     }
 
     /// Replaces the energy of the output node (e.g. a [`crate::energy::DiagGaussian`] that
     /// leaves some output units out of the loss).
     pub fn set_output_energy(&mut self, energy: Box<dyn Energy<T>>) {
-        let k = self.topo.nodes[self.topo.output].energy.expect("the output node has an energy");
+        let k = self.output_energy_index();
         self.energies[k] = energy;
     }
 

@@ -274,8 +274,7 @@ pub(crate) fn paper_learner(
     lr: f64,
 ) -> Result<Learner> {
     let inference = InferenceConfig { steps, gamma, halve_on_rise: true, ..Default::default() };
-    let opt = OptimConfig { reduction: Reduction::Sum, ..OptimConfig::sgd(lr) };
-    Learner::new(net, method, &inference, opt)
+    authors_learner(net, method, &inference, lr)
 }
 
 /// The authors' `PCTrainer` inference: `t_evals` energy evaluations (their `T`: the weights
