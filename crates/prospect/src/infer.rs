@@ -197,6 +197,9 @@ pub struct InferenceStats {
     pub gamma: f64,
     /// Examples whose forward-pass arg-max matched the target's.
     pub correct: usize,
+    /// Matrix products (input VJPs, predictions) skipped as exactly zero or unchanged, per
+    /// batch shard summed (see [`Workspace::skip_zero_products`]).
+    pub skipped_products: usize,
 }
 
 impl<T: Scalar> Net<T> {
@@ -306,6 +309,20 @@ impl<T: Scalar> Net<T> {
     ///
     /// Returns the total energy; per-node values go to `ws.layer_energy`.
     pub fn energy_grads(&self, ws: &mut Workspace<T>, output: OutputMode, with_dx: bool) -> f64 {
+        self.energy_grads_skipping(ws, output, with_dx, false, &mut 0)
+    }
+
+    /// [`Net::energy_grads`]; when `skip_quiet`, the input VJPs of edges into nodes marked
+    /// quiet in `ws` (their error is exactly zero, so the product adds zeros) are not run and
+    /// are counted in `skipped`.
+    fn energy_grads_skipping(
+        &self,
+        ws: &mut Workspace<T>,
+        output: OutputMode,
+        with_dx: bool,
+        skip_quiet: bool,
+        skipped: &mut usize,
+    ) -> f64 {
         let out = self.output();
         let mut total = 0.0;
         for (i, node) in self.topo.nodes.iter().enumerate() {
@@ -361,6 +378,10 @@ impl<T: Scalar> Net<T> {
             for (e, edge) in self.topo.edges.iter().enumerate() {
                 let Some(s) = edge.src else { continue };
                 if !ws.roles[s].moves() {
+                    continue;
+                }
+                if skip_quiet && ws.quiet[edge.dst] {
+                    *skipped += 1;
                     continue;
                 }
                 let g = edge_g(self, &ws.g, &ws.ndelta, edge.dst);
@@ -468,6 +489,7 @@ impl<T: Scalar> Net<T> {
             }
         }
         self.repredict(ws, true);
+        ws.quiet.fill(false);
         self.relax_steps(ws, cfg, batch_index, |_, _| {})
     }
 
@@ -576,7 +598,57 @@ impl<T: Scalar> Net<T> {
         after_step: impl FnMut(usize, &Workspace<T>),
     ) -> Result<InferenceStats> {
         self.forward_init(ws, clamp_output, &cfg.free_init, cfg.seed ^ batch_index as u64);
+        self.mark_quiet(ws, cfg);
         self.relax_steps(ws, cfg, batch_index, after_step)
+    }
+
+    /// After a forward initialisation: marks quiet the free nodes the forward pass placed at
+    /// their prediction whose energy has a zero gradient there (errors start at the clamped
+    /// nodes and spread one edge per step; products of zero errors are skipped). Only with a
+    /// clamped output, whose energy needs no extra term on `dx`.
+    fn mark_quiet(&self, ws: &mut Workspace<T>, cfg: &InferenceConfig) {
+        let on = ws.skip_zero_products && matches!(cfg.output, OutputMode::Clamp);
+        for i in 0..self.topo.nodes.len() {
+            let zero_grad =
+                self.topo.nodes[i].energy.is_some_and(|k| self.energies[k].zero_at_prediction());
+            ws.quiet[i] = on && ws.roles[i] == Role::Free && zero_grad && ws.fwd_order.contains(&i);
+        }
+    }
+
+    /// Before a node step: marks the moving nodes the step can change. A free quiet node (so
+    /// one that never moved: no velocity) that feeds only quiet nodes has `dx = 0`: it stays.
+    fn mark_stepping(&self, ws: &mut Workspace<T>) {
+        for s in 0..self.topo.nodes.len() {
+            let role = ws.roles[s];
+            let still = role == Role::Free
+                && ws.quiet[s]
+                && self.topo.out_edges[s].iter().all(|&e| ws.quiet[self.topo.edges[e].dst]);
+            ws.stepped[s] = role.moves() && !still;
+        }
+        for s in 0..self.topo.nodes.len() {
+            if ws.stepped[s] {
+                ws.quiet[s] = false;
+            }
+        }
+    }
+
+    /// After a node step: recomputes the predictions fed by a node the step changed (the
+    /// others are unchanged: weights are fixed during inference); those nodes stop being quiet.
+    /// Returns the number of products (in-edges) of predictions fed by moving nodes it left
+    /// alone.
+    fn repredict_stepped(&self, ws: &mut Workspace<T>) -> usize {
+        let mut skipped = 0;
+        for i in 0..self.topo.nodes.len() {
+            let src = |e: &usize| self.topo.edges[*e].src;
+            let ins = &self.topo.in_edges[i];
+            if ins.iter().any(|e| src(e).is_some_and(|s| ws.stepped[s])) {
+                self.predict_node(ws, i);
+                ws.quiet[i] = false;
+            } else if ins.iter().any(|e| src(e).is_some_and(|s| ws.roles[s].moves())) {
+                skipped += ins.len();
+            }
+        }
+        skipped
     }
 
     /// The inference steps of [`Net::relax`], from the nodes and predictions now in `ws`.
@@ -597,11 +669,13 @@ impl<T: Scalar> Net<T> {
         let mut steps = 0;
         for t in 0..=cfg.steps {
             if t > 0 {
-                // Weights are fixed during inference: predictions from clamped nodes stay valid.
-                self.repredict(ws, false);
+                // Weights are fixed during inference: predictions from nodes the step left
+                // alone (clamped ones among them) stay valid.
+                stats.skipped_products += self.repredict_stepped(ws);
             }
             let last = t == cfg.steps;
-            let e = self.energy_grads(ws, cfg.output, !last);
+            let skipped = &mut stats.skipped_products;
+            let e = self.energy_grads_skipping(ws, cfg.output, !last, true, skipped);
             if !e.is_finite() {
                 return Err(Error::NonFinite {
                     batch: batch_index,
@@ -630,6 +704,7 @@ impl<T: Scalar> Net<T> {
             }
             let rose = t > 0 && e >= prev;
             prev = e;
+            self.mark_stepping(ws);
             self.step_nodes(ws, cfg, cfg.output, gamma);
             if cfg.halve_on_rise && after && rose {
                 gamma *= cfg.discount;

@@ -462,9 +462,17 @@ pub struct Workspace<T: Scalar> {
     order_state: Vec<u8>,
     /// Per-node flag scratch (backprop: has this node's gradient been started).
     pub touched: Vec<bool>,
+    /// Inference skips the products it knows are exactly zero (errors of nodes still at their
+    /// forward prediction; results are bit for bit the same). `false` runs every product.
+    pub skip_zero_products: bool,
+    /// Inference bookkeeping per node: the error is exactly zero (node still at its prediction).
+    pub(crate) quiet: Vec<bool>,
+    /// Inference bookkeeping per node: the last node step could change it.
+    pub(crate) stepped: Vec<bool>,
     /// Row shards of the batch, one per thread, for rules that relax examples independently.
     pub shards: Vec<Workspace<T>>,
-    /// What the last inference on this workspace did (filled per shard).
+    /// What the last inference on this workspace did (per shard, and summed over the shards
+    /// on the batch's workspace).
     pub last: crate::infer::InferenceStats,
 }
 
@@ -512,6 +520,9 @@ impl<T: Scalar> Workspace<T> {
             order_roles: Vec::with_capacity(n),
             order_state: Vec::with_capacity(n),
             touched: vec![false; n],
+            skip_zero_products: true,
+            quiet: vec![false; n],
+            stepped: vec![false; n],
             shards: Vec::new(),
             last: Default::default(),
         };
@@ -526,7 +537,9 @@ impl<T: Scalar> Workspace<T> {
             && self.layer_ws.len() == net.layers.len()
             && self.x.iter().zip(&net.topo.nodes).all(|(t, n)| t.cols() == n.size);
         if !fits {
+            let skip = self.skip_zero_products;
             *self = Self::new(net, batch);
+            self.skip_zero_products = skip;
         }
     }
 
@@ -578,6 +591,7 @@ impl<T: Scalar> Workspace<T> {
         for (i, s) in self.shards.iter_mut().enumerate() {
             let (lo, hi) = rows(i);
             s.ensure(net, hi - lo);
+            s.skip_zero_products = self.skip_zero_products;
             s.x[inp].copy_from_slice(&x.data()[lo * dx..hi * dx]);
             s.target.copy_from_slice(&y.data()[lo * dy..hi * dy]);
             if out != inp {

@@ -77,4 +77,8 @@ impl<T: Scalar> Energy<T> for DiagGaussian {
     fn clone_box(&self) -> Box<dyn Energy<T>> {
         Box::new(self.clone())
     }
+
+    fn zero_at_prediction(&self) -> bool {
+        true
+    }
 }

@@ -49,4 +49,8 @@ impl<T: Scalar> Energy<T> for Gaussian {
     fn clone_box(&self) -> Box<dyn Energy<T>> {
         Box::new(*self)
     }
+
+    fn zero_at_prediction(&self) -> bool {
+        true
+    }
 }

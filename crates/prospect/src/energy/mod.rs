@@ -39,6 +39,11 @@ pub trait Energy<T: Scalar>: Send + Sync + Debug {
     fn per_example(&self, x: &Tensor<T>, mu: &Tensor<T>, out: &mut [f64]);
     /// A boxed copy.
     fn clone_box(&self) -> Box<dyn Energy<T>>;
+    /// Whether `g_mu` and `g_x` are exactly zero wherever `x == mu` (inference then skips the
+    /// products of a node still at its prediction).
+    fn zero_at_prediction(&self) -> bool {
+        false
+    }
 }
 
 impl<T: Scalar> Clone for Box<dyn Energy<T>> {

@@ -197,6 +197,7 @@ pub(crate) fn combine(stats: impl Iterator<Item = InferenceStats>) -> InferenceS
         steps: a.steps.max(b.steps),
         gamma: b.gamma,
         correct: a.correct + b.correct,
+        skipped_products: a.skipped_products + b.skipped_products,
     })
 }
 

@@ -87,6 +87,7 @@ impl<T: Scalar> Rule<T> for Pc {
             ws.load(net, batch.x, batch.y)?;
             self.relax(net, ws, batch.index)?
         };
+        ws.last = s;
         self.scale_nudged(ws);
         opt.step(net, &ws.grads, batch.x.rows());
         opt.end_batch();

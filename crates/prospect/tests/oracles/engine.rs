@@ -11,7 +11,7 @@ use prospect::learn::{self, Batch, Bp, Zil};
 use prospect::optim::{OptimConfig, OptimKind, Reduction, Schedule, ScheduleKind};
 use prospect::{
     Activation, Convention, Dense, DiscountTiming, EnergyKind, InferenceConfig, MlpSpec, Net,
-    NodeOptim, Rule, Tensor, WeightOptim, Workspace,
+    NodeOptim, OutputMode, Rule, Tensor, WeightOptim, Workspace,
 };
 
 // ------------------------------------------------------------------ weight optimisers
@@ -266,6 +266,40 @@ fn unit_chain() -> (Net<f64>, Workspace<f64>) {
     // input 1, target 3: the forward pass puts x_1 at 1, the equilibrium is 2
     ws.load(&net, &Tensor::full(1, 1, 1.0), &Tensor::full(1, 1, 3.0)).unwrap();
     (net, ws)
+}
+
+/// Catches: a product run whose error is still exactly zero (or skipping turned off); a
+/// node held still although its error reached it. On a chain with `L` hidden layers the
+/// error from the clamped output reaches hidden layer `L - k` after `k` steps: by hand, the
+/// input VJPs into still-quiet nodes plus the predictions from nodes that have not moved add
+/// up to `L (L - 1)` skipped products once `T >= L - 1` (2 and 6 here; 4 for `L = 3, T = 1`),
+/// none with a nudged output (whose `dx` has an extra term), none with skipping off.
+#[test]
+fn inference_skips_exactly_the_products_the_error_has_not_reached() {
+    for (sizes, steps, want) in [
+        (&[3, 4, 4, 2][..], 1, 2),
+        (&[3, 4, 4, 2][..], 4, 2),
+        (&[3, 4, 4, 4, 2][..], 1, 4),
+        (&[3, 4, 4, 4, 2][..], 2, 6),
+        (&[3, 4, 4, 4, 2][..], 5, 6),
+    ] {
+        let net: Net<f64> =
+            Net::mlp(&MlpSpec::new(sizes, Activation::Tanh, Convention::Fw), 3).unwrap();
+        let mut r = rng(1);
+        let (x, y) = (randn(5, 3, 1.0, &mut r), randn(5, 2, 1.0, &mut r));
+        let cfg = InferenceConfig { steps, gamma: 0.1, ..Default::default() };
+        let mut ws = Workspace::new(&net, 5);
+        ws.load(&net, &x, &y).unwrap();
+        let on = net.infer(&mut ws, &cfg, 0).unwrap();
+        assert_eq!(on.skipped_products, want, "{sizes:?}, T = {steps}");
+        ws.skip_zero_products = false;
+        let off = net.infer(&mut ws, &cfg, 0).unwrap();
+        assert_eq!(off.skipped_products, 0, "skipping off");
+        assert_eq!(on.final_energy.to_bits(), off.final_energy.to_bits(), "{sizes:?}");
+        ws.skip_zero_products = true;
+        let nudged = InferenceConfig { output: OutputMode::Nudge { beta: 0.5 }, ..cfg };
+        assert_eq!(net.infer(&mut ws, &nudged, 0).unwrap().skipped_products, 0, "nudged");
+    }
 }
 
 /// Catches: the node velocity's sign, momentum not applied, Nesterov's look-ahead.
