@@ -14,8 +14,8 @@ use prospect::testing;
 
 // ---------------------------------------------------------------- helpers
 
-/// A fresh, empty directory under the system temp dir.
-fn tmpdir(tag: &str) -> PathBuf {
+/// A fresh, empty directory under the system temp dir, removed when dropped.
+fn tmpdir(tag: &str) -> TmpDir {
     static N: AtomicUsize = AtomicUsize::new(0);
     let d = std::env::temp_dir().join(format!(
         "prospect-data-test-{}-{tag}-{}",
@@ -24,7 +24,23 @@ fn tmpdir(tag: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TmpDir(d)
+}
+
+/// A test's scratch directory (its path by deref), deleted with its contents on drop.
+struct TmpDir(PathBuf);
+
+impl std::ops::Deref for TmpDir {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Deterministic pseudo-random bytes.
@@ -939,5 +955,4 @@ fn fetch_registry_datasets_for_real() {
     assert_msg(&e, &[p.to_str().unwrap(), "checksum mismatch"]);
     assert!(!data::fetch("mnist", &root, &FetchOptions::default()).unwrap().skipped);
     data::verify("mnist", &root).unwrap();
-    let _ = std::fs::remove_dir_all(&root);
 }

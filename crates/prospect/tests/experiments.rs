@@ -1,5 +1,5 @@
 //! The qualitative claims of the reproduction experiments, at small scale and fixed seeds.
-//! (The Fashion-MNIST experiments are too slow for the test suite; see docs/repro.md.)
+//! (The Fashion-MNIST experiments are too slow for the test suite; see the README's "Reproducing the paper".)
 
 use prospect::experiments::{
     self, interference, linear_equilibrium, reverse_diff, target_alignment, zil_equivalence,

@@ -38,7 +38,7 @@ pub const PERIOD: usize = 64;
 /// The paper's learning-rate grid.
 pub const PAPER_LRS: [f64; 5] = [0.1, 0.05, 0.01, 0.005, 0.001];
 /// The default (quick) grid: the values of the paper's grid around both rules' optima in a
-/// one-seed scan of the paper's grid at the default settings (see docs/repro.md).
+/// one-seed scan of the paper's grid at the default settings (README, "Reproducing the paper", Protocol).
 pub const QUICK_LRS: [f64; 3] = [0.01, 0.005, 0.001];
 
 /// The label mapping of block `block`: classes 0–4 fixed, 5–9 permuted (seeded).

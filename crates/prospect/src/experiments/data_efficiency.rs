@@ -22,7 +22,7 @@ pub const PAPER_LRS: [f64; 17] = [
     0.000075, 0.00005, 0.000025, 0.00001,
 ];
 /// The default (quick) grid: the values of the paper's grid around both rules' optima in a
-/// one-seed scan of the paper's grid at the default settings (see docs/repro.md).
+/// one-seed scan of the paper's grid at the default settings (README, "Reproducing the paper", Protocol).
 pub const QUICK_LRS: [f64; 3] = [0.01, 0.005, 0.0025];
 
 /// Largest training size per class whose test set is capped to the same size per class.

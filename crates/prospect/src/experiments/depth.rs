@@ -23,7 +23,7 @@ pub const PAPER_LRS: [f64; 13] =
     [5.0, 1.0, 0.5, 0.1, 0.05, 0.01, 0.005, 0.001, 5e-4, 1e-4, 5e-5, 1e-5, 5e-6];
 /// The default (quick) grid: the decades 1 … 0.001 of the paper's grid, which bracket both
 /// rules' optima at depths 2 and 15 in a one-seed scan at the default settings (BP 0.001 and
-/// 0.005, PC 0.001 and ≥ 0.5; see docs/repro.md).
+/// 0.005, PC 0.001 and ≥ 0.5; see the README's "Reproducing the paper", Protocol).
 pub const QUICK_LRS: [f64; 4] = [1.0, 0.1, 0.01, 0.001];
 
 /// The paper's Fig. 3h values: (depth, BP, PC) mean test error at the best rate.

@@ -29,7 +29,7 @@ pub fn paper_lrs(b: usize) -> Vec<f64> {
 }
 
 /// The default (quick) grid for batch size `b`: three values around both rules' optima in a
-/// one-seed scan of 0.001…0.3 at the default settings (see docs/repro.md).
+/// one-seed scan of 0.001…0.3 at the default settings (README, "Reproducing the paper", Protocol).
 pub fn quick_lrs(b: usize) -> Vec<f64> {
     match b {
         1 => vec![0.2, 0.1, 0.05],
