@@ -57,6 +57,9 @@ for f in "${files[@]}"; do args+=(--file "$f"); done
 [ -n "${MUTANTS_EXCLUDE:-}" ] && args+=(--exclude-re "$MUTANTS_EXCLUDE")
 # Two builds at once use a 2-core machine better than one (front end and linking are serial).
 args+=(--jobs "${MUTANTS_JOBS:-2}")
+# Copy only what git tracks or does not ignore: the peers' virtual environment (.venv-bench,
+# ~6 GB of torch and jax) and the data would otherwise be copied once per job.
+args+=(--gitignore true)
 for t in "${TESTS[@]}"; do args+=(--cargo-arg "--test=$t"); done
 
 echo "cargo mutants ${args[*]}" >&2
