@@ -7,6 +7,7 @@
 #   MUTANTS_SHARD=1/4 scripts/mutants.sh    # one quarter, to spread a full run over sessions
 #   scripts/mutants.sh --iterate FILES      # skip the mutants mutants.out/ says were caught
 #   MUTANTS_EXCLUDE=REGEX scripts/mutants.sh FILES  # skip the mutants whose names match
+#   MUTANTS_RE=REGEX scripts/mutants.sh FILES       # run only the mutants whose names match
 #
 # Each mutant is built with the `mutants` profile (opt-level 1, incremental) and checked by
 # the fast oracle tests only. Results land in mutants.out/ (outcomes.json, caught.txt,
@@ -55,6 +56,9 @@ for f in "${files[@]}"; do args+=(--file "$f"); done
 # A regex of mutants to skip, e.g. the combinatorial tuple return values of memory/:
 #   MUTANTS_EXCLUDE='with Ok\(\(|with \(|-> Vec<\(String' scripts/mutants.sh 'crates/prospect/src/memory/*.rs'
 [ -n "${MUTANTS_EXCLUDE:-}" ] && args+=(--exclude-re "$MUTANTS_EXCLUDE")
+# A regex of the only mutants to run (names as `cargo mutants --list` prints them, with
+# file:line:column), e.g. the ones an interrupted pass still owes.
+[ -n "${MUTANTS_RE:-}" ] && args+=(--re "$MUTANTS_RE")
 # Two builds at once use a 2-core machine better than one (front end and linking are serial).
 args+=(--jobs "${MUTANTS_JOBS:-2}")
 # Copy only what git tracks or does not ignore: the peers' virtual environment (.venv-bench,

@@ -270,11 +270,14 @@ pub enum EvalSet {
     Test,
 }
 
-/// Buffers of the evaluation pass.
-#[derive(Clone, Debug)]
-struct EvalBufs {
-    ws: Workspace<f32>,
+/// Buffers of the evaluation pass, kept between evaluations: one workspace of the chunk size
+/// and one of the last, shorter chunk (so that neither is reallocated on the next pass).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct EvalBufs {
+    ws: Option<Workspace<f32>>,
+    tail: Option<Workspace<f32>>,
     per: Vec<f64>,
+    target: Tensor<f32>,
 }
 
 /// Owns everything a run trains with: config, network, optimiser, rule, buffers and data.
@@ -571,10 +574,7 @@ impl Trainer {
             })?,
         };
         let bs = self.cfg.train.eval_batch_size.max(1);
-        let bufs = self.eval.get_or_insert_with(|| EvalBufs {
-            ws: Workspace::new(&self.net, bs.min(examples.len().max(1))),
-            per: vec![0.0; bs.min(examples.len().max(1))],
-        });
+        let bufs = self.eval.get_or_insert_with(EvalBufs::default);
         evaluate_net(&self.net, &examples.x, &examples.y, bs, bufs, &self.cfg.inference)
     }
 
@@ -639,7 +639,7 @@ pub fn predict(
 }
 
 /// Accuracy and mean loss of `net` on `x`/`y`, in chunks of `bs`, reusing `bufs`.
-fn evaluate_net(
+pub(crate) fn evaluate_net(
     net: &Net<f32>,
     x: &Tensor<f32>,
     y: &Tensor<f32>,
@@ -648,26 +648,29 @@ fn evaluate_net(
     inference: &crate::infer::InferenceConfig,
 ) -> Result<EvalMetrics> {
     let n = x.rows();
+    let bs = bs.max(1).min(n.max(1));
     let (inp, out) = (net.input(), net.output());
     let (d_in, d_out) = (x.cols(), y.cols());
     let mut loss = 0.0;
     let mut correct = 0;
-    let mut target = Tensor::zeros(0, d_out);
     let mut from = 0;
     while from < n {
         let rows = bs.min(n - from);
-        bufs.ws.ensure(net, rows);
-        bufs.ws.x[inp].copy_from_slice(&x.data()[from * d_in..(from + rows) * d_in]);
-        target.resize(rows, d_out);
-        target.copy_from_slice(&y.data()[from * d_out..(from + rows) * d_out]);
-        net.predict_output(&mut bufs.ws, inference)?;
-        let mu = &bufs.ws.x[out];
+        // the chunk size keeps its workspace; a shorter last chunk gets the other one
+        let slot = if rows == bs { &mut bufs.ws } else { &mut bufs.tail };
+        let ws = slot.get_or_insert_with(|| Workspace::new(net, rows));
+        ws.ensure(net, rows);
+        ws.x[inp].copy_from_slice(&x.data()[from * d_in..(from + rows) * d_in]);
+        bufs.target.resize(rows, d_out);
+        bufs.target.copy_from_slice(&y.data()[from * d_out..(from + rows) * d_out]);
+        net.predict_output(ws, inference)?;
+        let mu = &ws.x[out];
         if bufs.per.len() < rows {
             bufs.per.resize(rows, 0.0);
         }
-        net.output_energy().per_example(&target, mu, &mut bufs.per[..rows]);
+        net.output_energy().per_example(&bufs.target, mu, &mut bufs.per[..rows]);
         loss += bufs.per[..rows].iter().sum::<f64>();
-        correct += count_correct(mu, &target);
+        correct += count_correct(mu, &bufs.target);
         from += rows;
     }
     Ok(EvalMetrics {
@@ -884,11 +887,8 @@ impl StepTrainer {
     /// [`Error::Shape`] when `x` or `y` does not fit; [`Error::NonFinite`] on divergence.
     pub fn evaluate(&mut self, x: &Tensor<f32>, y: &Tensor<f32>) -> Result<EvalMetrics> {
         check_xy(&self.net, x, y)?;
-        let bs = self.cfg.train.eval_batch_size.max(1).min(x.rows().max(1));
-        let bufs = self.eval.get_or_insert_with(|| EvalBufs {
-            ws: Workspace::new(&self.net, bs),
-            per: vec![0.0; bs],
-        });
+        let bs = self.cfg.train.eval_batch_size.max(1);
+        let bufs = self.eval.get_or_insert_with(EvalBufs::default);
         evaluate_net(&self.net, x, y, bs, bufs, &self.cfg.inference)
     }
 

@@ -37,13 +37,13 @@ fn check<T: Scalar>(algo: &str, conv: Convention, out: EnergyKind, tol: f64) {
     // whole batch, no shards
     let mut whole = Workspace::new(&net, batch);
     whole.load(&net, &x, &y).unwrap();
-    let (loss, energy, correct) = if algo == "pc" {
+    let (loss, energy, correct, skipped) = if algo == "pc" {
         let s = Pc { inference: inference.clone() }.gradients(&net, &mut whole, 0).unwrap();
-        (s.initial_energy, s.final_energy, s.correct)
+        (s.initial_energy, s.final_energy, s.correct, s.skipped_products)
     } else {
         let l = Bp::gradients(&net, &mut whole);
         let c = prospect::net::count_correct(&whole.mu[net.depth()], &whole.target);
-        (l, l, c)
+        (l, l, c, 0)
     };
 
     // through the rule: sharded
@@ -74,6 +74,12 @@ fn check<T: Scalar>(algo: &str, conv: Convention, out: EnergyKind, tol: f64) {
         assert_eq!((s.correct, s.examples), (correct, batch), "{algo}");
         // steps: the longest shard's (each relaxed all 12), not their sum
         assert_eq!(s.steps, if algo == "pc" { 12 } else { 0 }, "{algo}");
+        // skipped products: each shard skips what the whole batch does (L (L - 1) = 2 for
+        // two hidden layers), and the batch's statistics sum them
+        if algo == "pc" {
+            assert_eq!(skipped, 2, "{algo}: skipped products of the whole batch");
+            assert_eq!(ws.last.skipped_products, 2 * skipped, "{algo}: summed over the shards");
+        }
         if index == 1 {
             sharded_net = n;
         }

@@ -11,6 +11,7 @@ use crate::net::{Net, Workspace};
 use crate::optim::Reduction;
 use crate::optim::{OptimConfig, WeightOptim};
 use crate::tensor::{Scalar, Tensor};
+use crate::train::{evaluate_net, EvalBufs};
 use crate::InferenceConfig;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
@@ -107,27 +108,25 @@ pub(crate) fn tensors(d: &Dataset) -> (Tensor<f32>, Tensor<f32>) {
 
 /// Classification error of `net` on `(x, y)`, evaluated in chunks of 2000 rows.
 pub(crate) fn error_rate(net: &Net<f32>, x: &Tensor<f32>, y: &Tensor<f32>) -> Result<f64> {
-    let n = x.rows();
-    let chunk = 2000;
-    let mut correct = 0;
-    let mut start = 0;
-    while start < n {
-        let end = (start + chunk).min(n);
-        let xs = Tensor::from_vec(
-            end - start,
-            x.cols(),
-            x.data()[start * x.cols()..end * x.cols()].to_vec(),
-        );
-        let ys = Tensor::from_vec(
-            end - start,
-            y.cols(),
-            y.data()[start * y.cols()..end * y.cols()].to_vec(),
-        );
-        correct += net.evaluate(&xs, &ys)?.1;
-        start = end;
-    }
-    Ok(1.0 - correct as f64 / n.max(1) as f64)
+    error_rate_with(net, x, y, &mut EvalBufs::default())
 }
+
+/// [`error_rate`] in the buffers `bufs`, kept between calls (a learner's test error after
+/// every epoch or iteration allocates nothing after the first).
+fn error_rate_with(
+    net: &Net<f32>,
+    x: &Tensor<f32>,
+    y: &Tensor<f32>,
+    bufs: &mut EvalBufs,
+) -> Result<f64> {
+    net.check_batch(x, Some(y))?;
+    // a forward pass (these nets answer by one); the inference settings are then unused
+    let m = evaluate_net(net, x, y, EVAL_CHUNK, bufs, &InferenceConfig::default())?;
+    Ok(1.0 - m.correct as f64 / x.rows().max(1) as f64)
+}
+
+/// Rows per chunk of a test-set evaluation.
+const EVAL_CHUNK: usize = 2000;
 
 /// A learner: network, rule, optimiser and buffers, trained on mini-batches of a dataset.
 pub(crate) struct Learner {
@@ -136,6 +135,7 @@ pub(crate) struct Learner {
     rule: Box<dyn Rule<f32>>,
     opt: WeightOptim<f32>,
     ws: Workspace<f32>,
+    eval: EvalBufs,
     xb: Tensor<f32>,
     yb: Tensor<f32>,
     /// Batches trained so far.
@@ -163,6 +163,7 @@ impl Learner {
             rule,
             opt,
             ws,
+            eval: EvalBufs::default(),
             xb: Tensor::zeros(0, 0),
             yb: Tensor::zeros(0, 0),
             batches: 0,
@@ -200,11 +201,11 @@ impl Learner {
     }
 
     /// Test error on `(x, y)`; chance level (`1 - 1/classes`) once diverged.
-    pub fn test_error(&self, x: &Tensor<f32>, y: &Tensor<f32>) -> Result<f64> {
+    pub fn test_error(&mut self, x: &Tensor<f32>, y: &Tensor<f32>) -> Result<f64> {
         if self.diverged {
             return Ok(1.0 - 1.0 / y.cols().max(1) as f64);
         }
-        let e = error_rate(&self.net, x, y)?;
+        let e = error_rate_with(&self.net, x, y, &mut self.eval)?;
         Ok(if e.is_finite() { e } else { 1.0 - 1.0 / y.cols().max(1) as f64 })
     }
 
@@ -734,5 +735,31 @@ mod tests {
             other => panic!("expected a count of 30, got {:?}", other.map(|_| ())),
         }
         assert_eq!(calls.load(Ordering::Relaxed), 0);
+    }
+
+    /// The learner's test error reuses its buffers across calls (a chunk of 2000 rows and a
+    /// shorter last one) and still counts exactly what a fresh forward pass does, also after
+    /// the weights changed between calls (no stale prediction survives).
+    #[test]
+    fn reused_evaluation_buffers_count_as_a_fresh_forward_pass() {
+        let (n, classes) = (2300, 10);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let normal = Normal::new(0.0, 1.0).unwrap();
+        let x = Tensor::from_vec(n, 20, (0..n * 20).map(|_| normal.sample(&mut rng)).collect());
+        let labels: Vec<u32> = (0..n as u32).map(|i| (i * 7 + i / 3) % classes).collect();
+        let y = Tensor::from_vec(n, classes as usize, data::one_hot(&labels, classes as usize));
+        let net = paper_net(&[20, 16, 10], Activation::Tanh, Init::XavierNormal, 3).unwrap();
+        let mut l = Learner::new(net, "bp", &Default::default(), OptimConfig::sgd(0.05)).unwrap();
+        let fresh = |net: &Net<f32>| 1.0 - net.evaluate(&x, &y).unwrap().1 as f64 / n as f64;
+        let d = Dataset::new("toy", x.data().to_vec(), labels.clone(), [1, 1, 20], 10).unwrap();
+        let mut seen = Vec::new();
+        for round in 0..3 {
+            let e = l.test_error(&x, &y).unwrap();
+            assert_eq!(e, fresh(&l.net), "round {round}");
+            seen.push(e);
+            l.epoch(&d, 100, round).unwrap();
+        }
+        assert!(seen.windows(2).any(|w| w[0] != w[1]), "training changed nothing: {seen:?}");
+        assert_eq!(error_rate(&l.net, &x, &y).unwrap(), fresh(&l.net));
     }
 }

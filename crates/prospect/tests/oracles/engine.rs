@@ -302,6 +302,42 @@ fn inference_skips_exactly_the_products_the_error_has_not_reached() {
     }
 }
 
+/// Each energy that declares its gradient exactly zero at `x = mu` (Gaussian, diagonal
+/// Gaussian, Laplace) lets inference skip on hidden nodes that carry it: the same `L (L - 1)`
+/// count as above and the same energy bit for bit as with skipping off. Catches a declaration
+/// dropped from one of them (results unchanged, the skipping silently lost).
+#[test]
+fn every_energy_zero_at_its_prediction_lets_inference_skip() {
+    use prospect::energy::{DiagGaussian, Gaussian, Laplace};
+    use prospect::Energy;
+    let sizes = [3, 4, 4, 4, 2];
+    type Make = fn() -> Box<dyn Energy<f64>>;
+    let hidden: [(&str, Make); 3] = [
+        ("gaussian", || Box::new(Gaussian { precision: 0.5 })),
+        ("diag_gaussian", || Box::new(DiagGaussian { precision: vec![1.0, 0.5, 0.0, 2.0] })),
+        ("laplace", || Box::new(Laplace { precision: 1.5 })),
+    ];
+    for (name, make) in hidden {
+        let base: Net<f64> =
+            Net::mlp(&MlpSpec::new(&sizes, Activation::Tanh, Convention::Fw), 3).unwrap();
+        let mut energies: Vec<Box<dyn Energy<f64>>> = (0..3).map(|_| make()).collect();
+        energies.push(EnergyKind::Gaussian.build(1.0));
+        let net = Net::new(base.layers, energies).unwrap();
+        assert!(net.energies[0].zero_at_prediction(), "{name} must declare it");
+        let mut r = rng(2);
+        let (x, y) = (randn(5, 3, 1.0, &mut r), randn(5, 2, 1.0, &mut r));
+        let cfg = InferenceConfig { steps: 5, gamma: 0.1, ..Default::default() };
+        let mut ws = Workspace::new(&net, 5);
+        ws.load(&net, &x, &y).unwrap();
+        let on = net.infer(&mut ws, &cfg, 0).unwrap();
+        assert_eq!(on.skipped_products, 6, "{name}");
+        ws.skip_zero_products = false;
+        let off = net.infer(&mut ws, &cfg, 0).unwrap();
+        assert_eq!(on.final_energy.to_bits(), off.final_energy.to_bits(), "{name}");
+        assert_ne!(on.final_energy, on.initial_energy, "{name}: inference moved nothing");
+    }
+}
+
 /// Catches: the node velocity's sign, momentum not applied, Nesterov's look-ahead.
 #[test]
 fn node_momentum_and_nesterov_match_hand_values() {
