@@ -198,5 +198,28 @@ fn steady_state_training_allocates_nothing() {
         check_graph(2, 64);
         check_cnn(1, 16);
         check_cnn(2, 64);
+        check_evaluation();
     });
+}
+
+/// Evaluation keeps its buffers: on a set that is not a multiple of the evaluation batch (two
+/// chunks of 100 rows and a tail of 50) a second pass allocates nothing, and it counts what a
+/// fresh forward pass does (catches a tail sharing the chunk's workspace, which then
+/// reallocates twice per pass, and an evaluation that returns nothing).
+fn check_evaluation() {
+    let mut cfg = prospect::config::preset("digits-mlp").unwrap();
+    cfg.train.eval_batch_size = 100;
+    let mut t = prospect::StepTrainer::new(cfg, 1).unwrap();
+    let d = t.net.d_in();
+    let x = Tensor::from_fn(250, d, |r, c| ((r * 13 + c * 7) % 17) as f32 / 16.0);
+    let labels: Vec<usize> = (0..250).map(|r| (r * 3) % 10).collect();
+    let y = Tensor::from_fn(250, 10, |r, c| if labels[r] == c { 1.0 } else { 0.0 });
+    let first = t.evaluate(&x, &y).unwrap();
+    let mut second = None;
+    let n = allocations(|| second = Some(t.evaluate(&x, &y).unwrap()));
+    assert_eq!(n, 0, "the second evaluation allocated {n} times");
+    let second = second.unwrap();
+    let (_, correct) = t.net.evaluate(&x, &y).unwrap();
+    assert_eq!((first.correct, second.correct, second.examples), (correct, correct, 250));
+    assert!(correct > 0 && correct < 250, "a degenerate check: {correct} of 250 correct");
 }
