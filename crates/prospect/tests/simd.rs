@@ -1,6 +1,7 @@
 //! The element-wise kernels compiled per SIMD level (`tensor::simd`): every level this CPU has
 //! gives the baseline build's numbers up to rounding (FMA contraction, vector sums), in the
-//! kernels themselves and in whole PC training steps. Its own process: the level is global.
+//! kernels themselves and in whole PC training steps. Its own process: the level is global
+//! (and the two tests take turns with it, see `LEVEL`).
 
 mod common;
 
@@ -50,8 +51,14 @@ fn outputs() -> Vec<f32> {
     out
 }
 
+/// The level is process-wide and the test harness runs tests on parallel threads: each test
+/// holds this lock while it sets and reads the level (without it, one test's `set_level` lands
+/// between the other's `set_level` and its check).
+static LEVEL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn every_level_gives_the_baseline_numbers() {
+    let _level = LEVEL.lock().unwrap_or_else(|p| p.into_inner());
     let top = simd::detected();
     simd::set_level(Level::Base);
     assert_eq!(simd::level(), Level::Base);
@@ -74,6 +81,7 @@ fn every_level_gives_the_baseline_numbers() {
 
 #[test]
 fn the_level_never_exceeds_the_cpu() {
+    let _level = LEVEL.lock().unwrap_or_else(|p| p.into_inner());
     simd::set_level(Level::Avx512);
     assert!(simd::level() <= simd::detected());
 }
