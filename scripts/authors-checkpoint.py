@@ -6,14 +6,19 @@ load) without PyTorch, and prints each layer's scale against Xavier's and the ne
 error on the whole Fashion-MNIST test set (`W2 sigmoid(W1 sigmoid(W0 x))`, x in [0, 1]).
 
     python3 scripts/authors-checkpoint.py PATH.pth [--data data/fashion-mnist] [--npz OUT.npz]
+        [--safetensors OUT.safetensors]
 
-Needs numpy only. The checkpoint is not shipped here (their repository is AGPL-3.0).
+`--safetensors` writes the weights as prospect reads them (`edges.{i}.weight`, layer i of the
+state dict in order, `[d_out, d_in]`, f32), for `prospect repro concept-drift --protocol authors
+--pretrained OUT.safetensors`. Needs numpy only. The checkpoint is not shipped here (their repository is AGPL-3.0).
 """
 import argparse
 import collections
 import gzip
+import json
 import os
 import pickle
+import struct
 import sys
 import zipfile
 
@@ -51,6 +56,24 @@ def load_pth(path):
     return Unpickler(z.open(pkl)).load()
 
 
+def write_safetensors(path, tensors, metadata):
+    """Writes float32 `tensors` (name -> array) and string `metadata` in the safetensors format:
+    an 8-byte little-endian header length, the JSON header (padded to 8 bytes), the data."""
+    header, blobs, offset = {"__metadata__": metadata}, [], 0
+    for name, t in tensors.items():
+        b = np.ascontiguousarray(t, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    os.replace(tmp, path)
+
+
 def idx(path, offset, shape):
     with gzip.open(path, "rb") as f:
         return np.frombuffer(f.read(), dtype=np.uint8, offset=offset).reshape(shape)
@@ -62,6 +85,7 @@ def main():
     ap.add_argument("--data", default=os.path.join(os.environ.get("PROSPECT_DATA", "data"),
                                                    "fashion-mnist"))
     ap.add_argument("--npz", help="also write the weights here (keys as in the state dict)")
+    ap.add_argument("--safetensors", help="also write the weights here, as prospect reads them")
     a = ap.parse_args()
     sd = load_pth(a.pth)
     ws = list(sd.values())
@@ -77,6 +101,10 @@ def main():
     print(f"test error on the {len(y)} Fashion-MNIST test images: {(out.argmax(1) != y).mean():.4f}")
     if a.npz:
         np.savez(a.npz, **sd)
+    if a.safetensors:
+        write_safetensors(a.safetensors, {f"edges.{i}.weight": w for i, w in enumerate(ws)},
+                          {"source": os.path.basename(a.pth)})
+        print(f"wrote {a.safetensors}")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,11 @@ pub struct ReproArgs {
     /// experiments that differ have it, `continual` and `concept-drift`). Files are named NAME-authors.*.
     #[arg(long, value_enum, default_value = "ours")]
     pub protocol: ProtocolArg,
+    /// Start concept drift's authors' protocol from this network instead of pretraining one: a
+    /// safetensors file of the 784-32-32-10 net (`scripts/authors-checkpoint.py --safetensors`
+    /// converts the authors' checkpoint). Its cells are stored apart.
+    #[arg(long, value_name = "FILE")]
+    pub pretrained: Option<PathBuf>,
 }
 
 /// `--protocol` values.
@@ -104,6 +109,7 @@ pub fn run(args: &ReproArgs) -> Result<()> {
             ProtocolArg::Ours => Protocol::Ours,
             ProtocolArg::Authors => Protocol::Authors,
         },
+        pretrained: args.pretrained.clone(),
         ..Default::default()
     };
     let names: Vec<&str> = if name == "all" && settings.protocol == Protocol::Authors {

@@ -433,7 +433,7 @@ fn load_data<'py>(
 /// and returns their paths with the claims; sharded or counting (`shard=(i, n)`, `n = 0`
 /// counts): returns the cell counts and the indices of the cells still missing.
 #[pyfunction]
-#[pyo3(signature = (name, out, full=false, seeds=None, lrs=None, cells=None, shard=None, progress=false, protocol="ours"))]
+#[pyo3(signature = (name, out, full=false, seeds=None, lrs=None, cells=None, shard=None, progress=false, protocol="ours", pretrained=None))]
 #[allow(clippy::too_many_arguments)]
 fn repro_run<'py>(
     py: Python<'py>,
@@ -446,6 +446,7 @@ fn repro_run<'py>(
     shard: Option<(usize, usize)>,
     progress: bool,
     protocol: &str,
+    pretrained: Option<PathBuf>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let protocol = match protocol {
         "ours" => experiments::Protocol::Ours,
@@ -464,6 +465,7 @@ fn repro_run<'py>(
         cells,
         shard,
         protocol,
+        pretrained,
         ..Default::default()
     };
     let stem = if protocol == experiments::Protocol::Authors {

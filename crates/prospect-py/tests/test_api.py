@@ -218,3 +218,90 @@ def test_query_on_a_graph_equals_prospect_query(tmp_path):
         model.query(clamp={"image": x[:5]}, read=["lable"])
     with pytest.raises(ValueError, match="clamp that node"):
         model.query(clamp={"image": x[:5]}, mask={"label": np.ones((5, 10), np.float32)})
+
+
+def _fake_pth(path: Path, tensors: dict, monkeypatch) -> None:
+    """Writes `tensors` (name -> float32 array) as PyTorch's zip `.pth` of a state dict would
+    hold them, without PyTorch: a stand-in `torch` module lets pickle name its globals."""
+    import collections
+    import io
+    import pickle
+    import types
+    import zipfile
+
+    torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+
+    def _rebuild_tensor_v2(*args):  # never called: only its name is pickled
+        raise AssertionError
+
+    class FloatStorage:
+        pass
+
+    _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
+    FloatStorage.__module__, FloatStorage.__qualname__ = "torch", "FloatStorage"
+    utils._rebuild_tensor_v2, torch.FloatStorage, torch._utils = _rebuild_tensor_v2, FloatStorage, utils
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setitem(sys.modules, "torch._utils", utils)
+
+    class Storage:
+        def __init__(self, key, n):
+            self.key, self.n = key, n
+
+    class Tensor:
+        def __init__(self, storage, shape):
+            self.storage, self.shape = storage, shape
+
+        def __reduce__(self):
+            stride = tuple(int(np.prod(self.shape[i + 1:])) for i in range(len(self.shape)))
+            args = (self.storage, 0, self.shape, stride, False, collections.OrderedDict())
+            return (_rebuild_tensor_v2, args)
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, Storage):
+                return ("storage", FloatStorage, obj.key, "cpu", obj.n)
+            return None
+
+    sd = collections.OrderedDict()
+    with zipfile.ZipFile(path, "w") as z:
+        for i, (name, t) in enumerate(tensors.items()):
+            z.writestr(f"archive/data/{i}", np.ascontiguousarray(t, "<f4").tobytes())
+            sd[name] = Tensor(Storage(str(i), t.size), tuple(t.shape))
+        buf = io.BytesIO()
+        Pickler(buf, protocol=2).dump(sd)
+        z.writestr("archive/data.pkl", buf.getvalue())
+
+
+def test_authors_checkpoint_converts_to_what_prospect_reads(tmp_path, monkeypatch):
+    """scripts/authors-checkpoint.py reads a `.pth` state dict and writes the safetensors file
+    `prospect repro concept-drift --protocol authors --pretrained` loads: layer i of the state
+    dict in order as `edges.{i}.weight`, values bit for bit."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "authors_checkpoint", REPO / "scripts" / "authors-checkpoint.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rng = np.random.default_rng(3)
+    ws = {k: rng.standard_normal(s).astype(np.float32)
+          for k, s in [("0.weight", (32, 784)), ("1.weight", (32, 32)), ("2.weight", (10, 32))]}
+    _fake_pth(tmp_path / "pre.pth", ws, monkeypatch)
+    monkeypatch.delitem(sys.modules, "torch")
+    monkeypatch.delitem(sys.modules, "torch._utils")
+    sd = mod.load_pth(str(tmp_path / "pre.pth"))
+    assert list(sd) == list(ws)
+    for k in ws:
+        np.testing.assert_array_equal(sd[k], ws[k])
+    out = tmp_path / "pre.safetensors"
+    mod.write_safetensors(str(out), {f"edges.{i}.weight": w for i, w in enumerate(sd.values())},
+                          {"source": "pre.pth"})
+    for i, w in enumerate(ws.values()):
+        res = subprocess.run(
+            [cli(), "inspect", "--checkpoint", str(out), "--tensor", f"edges.{i}.weight"],
+            capture_output=True, text=True,
+        )
+        assert res.returncode == 0, res.stderr
+        got = json.loads(res.stdout)
+        assert got["shape"] == list(w.shape)
+        np.testing.assert_array_equal(np.array(got["values"], np.float32).reshape(w.shape), w)

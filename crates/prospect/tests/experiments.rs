@@ -197,6 +197,38 @@ fn the_authors_protocol_is_refused_where_there_is_none() {
     assert_eq!(ours.cell_dir("continual").unwrap(), std::path::Path::new("c/continual-quick"));
 }
 
+/// `--pretrained` is refused outside concept drift's authors' protocol (before any work), and
+/// its cells are stored apart from the pretraining run's, by the file's contents.
+#[test]
+fn a_pretrained_network_is_for_authors_concept_drift_only_and_its_cells_stay_apart() {
+    use prospect::experiments::{Protocol, Settings};
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.safetensors"), dir.path().join("b.safetensors"));
+    std::fs::write(&a, b"one").unwrap();
+    std::fs::write(&b, b"two").unwrap();
+    let s = Settings { pretrained: Some(a.clone()), ..Default::default() };
+    for (name, protocol) in [("concept-drift", Protocol::Ours), ("continual", Protocol::Authors)] {
+        let e = experiments::run_with(name, &Settings { protocol, ..s.clone() }).unwrap_err();
+        assert!(e.to_string().contains("pretrained"), "{name}: {e}");
+    }
+    // a bad file stops the run with the file's name (before any data is read or cell is run)
+    let e = experiments::run_with(
+        "concept-drift",
+        &Settings { protocol: Protocol::Authors, ..s.clone() },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("a.safetensors") && e.contains("safetensors file"), "{e}");
+    let s = Settings { protocol: Protocol::Authors, cells: Some("c".into()), ..s };
+    let da = s.cell_dir("concept-drift").unwrap();
+    let db = Settings { pretrained: Some(b), ..s.clone() }.cell_dir("concept-drift").unwrap();
+    let plain = Settings { pretrained: None, ..s.clone() }.cell_dir("concept-drift").unwrap();
+    assert_eq!(plain, std::path::Path::new("c/concept-drift-quick-authors"));
+    assert!(da.to_string_lossy().starts_with("c/concept-drift-quick-authors-pretrained-"));
+    assert!(da != db && da != plain, "{da:?} {db:?}");
+    assert_eq!(da, s.cell_dir("concept-drift").unwrap(), "the name is a function of the file");
+}
+
 /// The authors' continual score reads only the first 84 epochs of both tasks.
 #[test]
 fn continual_authors_score_reads_the_first_84_epochs() {

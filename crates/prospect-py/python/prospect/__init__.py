@@ -278,6 +278,7 @@ def repro(
     shard: Optional[Tuple[int, int]] = None,
     progress: bool = False,
     protocol: str = "ours",
+    pretrained: Union[str, os.PathLike, None] = None,
 ) -> Dict[str, Any]:
     """Runs a paper experiment as ``prospect repro NAME`` does and writes ``NAME.csv`` and
     ``NAME.md`` into ``out`` (the figure ``NAME.png`` is drawn by the CLI only).
@@ -292,6 +293,8 @@ def repro(
             return without writing the report (a rerun without ``shard`` merges).
         protocol: ``"ours"`` or ``"authors"`` (the authors' code detail for detail, where an
             experiment differs: ``continual``, ``concept-drift``; files ``NAME-authors.*``).
+        pretrained: ``concept-drift`` with ``protocol="authors"`` only: start from the network
+            in this safetensors file instead of pretraining one (its cells are stored apart).
 
     Returns a dict: ``complete`` and, when complete, ``csv``, ``md``, ``title``, ``claims``
     (a list of dicts: quantity, paper, ours, holds) and ``seconds``; otherwise ``ran``,
@@ -309,6 +312,7 @@ def repro(
         None if shard is None else (int(shard[0]), int(shard[1])),
         progress,
         protocol,
+        None if pretrained is None else os.fspath(pretrained),
     )
 
 

@@ -34,10 +34,13 @@ def _run_cell(
     j: int,
     n: int,
     protocol: str = "ours",
+    pretrained: Optional[str] = None,
 ) -> Dict[str, str]:
     """Computes cell ``j`` of ``n`` in a scratch store; returns ``{file name: text}``."""
     with tempfile.TemporaryDirectory(prefix="prospect-cell-") as tmp:
-        res = _prospect.repro_run(name, tmp, full, seeds, lrs, tmp, (j, n), False, protocol)
+        res = _prospect.repro_run(
+            name, tmp, full, seeds, lrs, tmp, (j, n), False, protocol, pretrained
+        )
         if res["complete"]:
             raise RuntimeError(f"{name} has no cell grid to shard")
         sub = Path(res["store"])
@@ -62,6 +65,7 @@ def sweep(
     cpus_per_task: float = 1.0,
     progress: bool = True,
     protocol: str = "ours",
+    pretrained: Union[str, os.PathLike, None] = None,
 ) -> Dict[str, Any]:
     """Runs experiment ``name`` on a Ray cluster and merges; returns :func:`prospect.repro`'s dict.
 
@@ -74,13 +78,16 @@ def sweep(
         max_retries: Ray retries of a task whose worker died or that raised.
         cpus_per_task: Ray CPUs per cell (a cell uses every core of its node it is given).
         protocol: ``"ours"`` or ``"authors"``, as in :func:`prospect.repro`.
+        pretrained: as in :func:`prospect.repro` (every node reads the file at this path).
     Every node needs the data set (``$PROSPECT_DATA`` or ``data/`` on each node) and the same
     prospect version (cells record it; a mismatch is an error at the merge).
     """
     import ray  # the optional dependency: pip install "ray[default]"
 
     store = Path(cells) if cells is not None else Path(out) / "cells"
-    count = repro(name, full, out, seeds, lrs, cells=store, shard=(0, 0), protocol=protocol)
+    pre = None if pretrained is None else os.fspath(pretrained)
+    kw = dict(protocol=protocol, pretrained=pre)
+    count = repro(name, full, out, seeds, lrs, cells=store, shard=(0, 0), **kw)
     if count["complete"]:
         return count  # no grid: `repro` ran it whole in this process
     total, missing = count["total"], list(count["missing"])
@@ -91,7 +98,7 @@ def sweep(
         task = ray.remote(num_cpus=cpus_per_task, max_retries=max_retries, retry_exceptions=True)(
             _run_cell
         )
-        pending = {task.remote(name, full, seeds, lrs, j, total, protocol): j for j in missing}
+        pending = {task.remote(name, full, seeds, lrs, j, total, protocol, pre): j for j in missing}
         bar = _Progress(len(pending), f"{name}: {total - len(missing)}/{total} cells stored", progress)
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
@@ -101,7 +108,7 @@ def sweep(
                     _write_atomic(sub / fname, text)
                 bar.step()
         bar.close()
-    return repro(name, full, out, seeds, lrs, cells=store, protocol=protocol)
+    return repro(name, full, out, seeds, lrs, cells=store, **kw)
 
 
 class _Progress:
@@ -143,10 +150,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--lrs", default=None, help="comma-separated learning rates")
     p.add_argument("--max-retries", type=int, default=3)
     p.add_argument("--protocol", choices=["ours", "authors"], default="ours")
+    p.add_argument("--pretrained", default=None, help="concept-drift, authors: start network")
     a = p.parse_args(argv)
     lrs = None if a.lrs is None else [float(v) for v in a.lrs.split(",")]
     res = sweep(
-        a.name, a.full, a.address, a.out, a.cells, a.seeds, lrs, a.max_retries, protocol=a.protocol
+        a.name, a.full, a.address, a.out, a.cells, a.seeds, lrs, a.max_retries,
+        protocol=a.protocol, pretrained=a.pretrained,
     )
     for c in res.get("claims", []):
         print(f"{c['quantity']}: paper {c['paper']}; ours {c['ours']}; holds {c['holds']}")

@@ -20,7 +20,10 @@
 //! rebuilt loaders drop `target_min`); 3000 iterations; PC with their `PCTrainer` (T = 128
 //! energy evaluations, node rate 0.1 halved after a step that did not lower the energy); no
 //! learning-rate selection: Fig. 4g is the mean test error over all iterations per rate, Fig. 4f
-//! the curves at lr 0.01 (theirs: PC 0.29 vs BP 0.40).
+//! the curves at lr 0.01 (theirs: PC 0.29 vs BP 0.40). With `--pretrained FILE`
+//! ([`Settings::pretrained`], [`load_pretrained`]) the shared network is read from a file
+//! instead, e.g. the checkpoint their drift runs load (`scripts/authors-checkpoint.py`
+//! converts it).
 
 use super::util::{self, label, mean, paper_learner, paper_net, pct, Cell, Learner, METHODS};
 use super::{Claim, Panel, Protocol, Report, Series, Settings, Table, Verdict};
@@ -63,6 +66,19 @@ pub const PAPER_SCORE: (f64, f64) = (0.40, 0.29);
 /// Shape errors only (the data are Fashion-MNIST's).
 pub fn authors_pretrained(train: &Dataset, epochs: usize) -> Result<Net<f32>> {
     pretrained_at(train, epochs, 0.01)
+}
+
+/// The shared network loaded from a safetensors file instead of pretrained: a 784-32-32-10
+/// sigmoid MLP without biases, tensors `edges.{0,1,2}.weight` (`[d_out, d_in]`), as
+/// `scripts/authors-checkpoint.py --safetensors` writes the authors' `pre_model-*.pth`.
+///
+/// # Errors
+/// [`crate::Error::Checkpoint`] naming the file and the tensor on a missing, extra or misshapen
+/// tensor or a corrupt file; [`crate::Error::Io`] if it cannot be read.
+pub fn load_pretrained(path: &std::path::Path) -> Result<Net<f32>> {
+    let mut net = paper_net(&[784, 32, 32, 10], Activation::Sigmoid, Init::XavierUniform, 0)?;
+    crate::checkpoint::load_model(path, &mut net)?;
+    Ok(net)
 }
 
 /// [`authors_pretrained`] at learning rate `lr`.
@@ -140,13 +156,19 @@ pub fn run(s: &Settings) -> Result<Report> {
     let pretrain_epochs = if authors { s.pick(16, 64) } else { pretrain_epochs };
     let lrs: Vec<f64> =
         if authors { s.lrs(&[PAPER_LR], &PAPER_LRS) } else { s.lrs(&QUICK_LRS, &PAPER_LRS) };
+    // a network loaded from --pretrained replaces the pretraining (read first: a bad file
+    // stops the run before anything else)
+    let loaded = match &s.pretrained {
+        Some(path) => Some(load_pretrained(path)?),
+        None => None,
+    };
     let train_all = util::fashion(Split::Train)?;
     let test_all = util::fashion(Split::Test)?;
     let test = test_all.per_class(test_per_class, 99)?;
     let x_test = Tensor::from_vec(test.len(), test.features(), test.x.clone());
     // the shared pretrained network, made by the first cell that needs it (a count or a
     // merge of stored cells does not pretrain)
-    let pre: std::sync::Mutex<Option<Net<f32>>> = std::sync::Mutex::new(None);
+    let pre: std::sync::Mutex<Option<Net<f32>>> = std::sync::Mutex::new(loaded);
     let pretrained = || -> Result<Net<f32>> {
         let mut slot = pre.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
@@ -277,17 +299,26 @@ pub fn run(s: &Settings) -> Result<Report> {
     if authors {
         let pre = pretrained()?;
         let (x, y) = util::tensors(&test_all);
+        let origin = match &s.pretrained {
+            Some(p) => format!("loaded from {}", p.display()),
+            None => format!("{pretrain_epochs} epochs of BP + SGD on +-1 targets"),
+        };
         notes.push(format!(
-            "The shared pretrained network ({pretrain_epochs} epochs of BP + SGD on +-1 \
-             targets) has {:.1} % test error on the whole Fashion-MNIST test set before the drift.",
+            "The shared pretrained network ({origin}) has {:.1} % test error on the whole \
+             Fashion-MNIST test set before the drift.",
             100.0 * util::error_rate(&pre, &x, &y)?
         ));
     }
+    let start = match &s.pretrained {
+        Some(p) => format!("one network loaded from {}", p.display()),
+        None => format!(
+            "Xavier-uniform init, one network pretrained by BP + SGD (lr 0.01, summed squared \
+             loss, batch 60, +-1 targets) for {pretrain_epochs} epochs on all of Fashion-MNIST"
+        ),
+    };
     let setup = if authors {
         format!(
-            "the authors' protocol: 784-32-32-10 sigmoid MLP, mu = W f(x), no bias, \
-             Xavier-uniform init, one network pretrained by BP + SGD (lr 0.01, summed squared \
-             loss, batch 60, +-1 targets) for {pretrain_epochs} epochs on all of Fashion-MNIST, \
+            "the authors' protocol: 784-32-32-10 sigmoid MLP, mu = W f(x), no bias, {start}, \
              shared by every seed and rule; then batch {batch}, {iterations} iterations (passes); \
              after the training of every iteration 64 b, classes 5-9 are re-permuted and fresh \
              subsets of {per_class} training and 100 test images per class drawn, +-1 targets \
@@ -447,6 +478,35 @@ mod tests {
         assert!(off < -0.5, "non-target outputs should approach -1, mean {off}");
         let err = util::error_rate(&a, &x, &util::tensors(&d).1).unwrap();
         assert!(err < 0.2, "the pretrained network should classify its data, error {err}");
+    }
+
+    /// Catches: a loaded network that is not the file's (e.g. the fresh seed-0 init kept, or
+    /// tensors put into the wrong layer), and a file of another shape accepted.
+    #[test]
+    fn a_loaded_pretrained_network_is_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pre.safetensors");
+        let net =
+            paper_net(&[784, 32, 32, 10], Activation::Sigmoid, Init::XavierNormal, 7).unwrap();
+        crate::checkpoint::save_model(&path, &net, &Default::default()).unwrap();
+        let params = |n: &Net<f32>| {
+            let mut all = Vec::new();
+            for l in &n.layers {
+                l.for_each_param(&mut |_, p| all.push(p.data().to_vec()));
+            }
+            all
+        };
+        let loaded = load_pretrained(&path).unwrap();
+        assert_eq!(params(&loaded), params(&net));
+        let fresh = paper_net(&[784, 32, 32, 10], Activation::Sigmoid, Init::XavierUniform, 0);
+        assert_ne!(params(&loaded), params(&fresh.unwrap()));
+        // and it computes what the file's network computes
+        let x = Tensor::from_vec(2, 784, (0..2 * 784).map(|i| (i % 7) as f32 / 7.0).collect());
+        assert_eq!(loaded.predict(&x).unwrap().data(), net.predict(&x).unwrap().data());
+        let other = paper_net(&[784, 32, 10], Activation::Sigmoid, Init::XavierNormal, 7).unwrap();
+        crate::checkpoint::save_model(&path, &other, &Default::default()).unwrap();
+        let e = load_pretrained(&path).unwrap_err().to_string();
+        assert!(e.contains("pre.safetensors") && e.contains("edges.1.weight"), "{e}");
     }
 
     /// Catches: the drift phase not changing the mapping every period, or changing it off

@@ -113,6 +113,10 @@ pub struct Settings {
     pub shard: Option<(usize, usize)>,
     /// Whose protocol to follow.
     pub protocol: Protocol,
+    /// A network to start from instead of pretraining one (concept drift, authors' protocol):
+    /// a safetensors file of the 784-32-32-10 network, e.g. the authors' checkpoint converted
+    /// by `scripts/authors-checkpoint.py --safetensors`.
+    pub pretrained: Option<PathBuf>,
 }
 
 impl Settings {
@@ -120,8 +124,18 @@ impl Settings {
     pub fn cell_dir(&self, name: &str) -> Option<PathBuf> {
         let mode = if self.full { "full" } else { "quick" };
         let protocol = if self.protocol == Protocol::Authors { "-authors" } else { "" };
-        self.cells.as_ref().map(|d| d.join(format!("{name}-{mode}{protocol}")))
+        // cells grown from a loaded network are kept apart, by the file's contents
+        let pretrained = match &self.pretrained {
+            Some(p) => format!("-pretrained-{:016x}", fnv1a(&std::fs::read(p).unwrap_or_default())),
+            None => String::new(),
+        };
+        self.cells.as_ref().map(|d| d.join(format!("{name}-{mode}{protocol}{pretrained}")))
     }
+}
+
+/// The 64-bit FNV-1a hash of `bytes` (names the cell store of a loaded network).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
 }
 
 impl Settings {
@@ -450,6 +464,18 @@ pub fn run_with(name: &str, settings: &Settings) -> Result<Report> {
             format!(
                 "`{name}` has no separate authors' protocol; experiments with one: {}",
                 AUTHORS_PROTOCOL.join(", ")
+            ),
+        ));
+    }
+    if settings.pretrained.is_some()
+        && (name != "concept-drift" || settings.protocol != Protocol::Authors)
+    {
+        return Err(Error::config(
+            "pretrained",
+            format!(
+                "a pretrained network is loaded only by `concept-drift` with the authors' \
+                 protocol, not by `{name}`{}",
+                if settings.protocol == Protocol::Authors { "" } else { " (--protocol ours)" }
             ),
         ));
     }
