@@ -510,3 +510,18 @@ pub fn run_with(name: &str, settings: &Settings) -> Result<Report> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Catches: a hash that is not FNV-1a (64-bit) — the store of a `--pretrained` run is
+    /// named by it, so another version must find the same directory.
+    #[test]
+    fn the_store_hash_is_fnv1a_64() {
+        // the reference test vectors of FNV-1a, 64 bits
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+}
