@@ -400,6 +400,25 @@ fn authors_claims(cells: &[Vec<Cell<Vec<f64>>>], iterations: usize) -> Vec<Claim
         ));
     }
     if let Some(i) = bp.lrs.iter().position(|&x| x == PAPER_LR) {
+        // both rules of a seed start from the same network and see the same drift
+        let d: Vec<f64> = per_seed(&pc.runs[i], 0, iterations)
+            .iter()
+            .zip(per_seed(&bp.runs[i], 0, iterations))
+            .map(|(p, b)| p - b)
+            .collect();
+        let (md, sd) = util::mean_std(&d);
+        claims.push(Claim::new(
+            format!("paired per seed at lr {PAPER_LR}: PC - BP of that score (observation)"),
+            "-",
+            format!(
+                "{:+.1} ± {:.1} pts; PC lower in {} of {} seeds",
+                100.0 * md,
+                100.0 * sd,
+                d.iter().filter(|&&x| x < 0.0).count(),
+                d.len()
+            ),
+            None,
+        ));
         let split = (5 * PERIOD).min(iterations);
         let gap = |from: usize, to: usize| {
             mean(&per_seed(&bp.runs[i], from, to)) - mean(&per_seed(&pc.runs[i], from, to))
@@ -507,6 +526,23 @@ mod tests {
         crate::checkpoint::save_model(&path, &other, &Default::default()).unwrap();
         let e = load_pretrained(&path).unwrap_err().to_string();
         assert!(e.contains("pre.safetensors") && e.contains("edges.1.weight"), "{e}");
+    }
+
+    /// Catches: the paired row subtracting the wrong way round, pairing across seeds, or
+    /// counting the seeds where PC is higher.
+    #[test]
+    fn the_paired_row_is_pc_minus_bp_per_seed() {
+        let cell = |runs: Vec<Vec<f64>>| Cell { lrs: vec![PAPER_LR], runs: vec![runs], best: 0 };
+        let bp = cell(vec![vec![0.4, 0.4], vec![0.3, 0.3], vec![0.5, 0.5]]);
+        let pc = cell(vec![vec![0.3, 0.3], vec![0.35, 0.35], vec![0.2, 0.2]]);
+        let claims = authors_claims(&[vec![bp], vec![pc]], 2);
+        let row = claims.iter().find(|c| c.what.starts_with("paired")).expect("a paired row");
+        // differences -0.1, +0.05, -0.3: mean -11.7 pts, PC lower in 2 of 3
+        assert!(
+            row.ours.starts_with("-11.7 ± ") && row.ours.ends_with("PC lower in 2 of 3 seeds"),
+            "{}",
+            row.ours
+        );
     }
 
     /// Catches: the drift phase not changing the mapping every period, or changing it off
