@@ -401,23 +401,10 @@ fn authors_claims(cells: &[Vec<Cell<Vec<f64>>>], iterations: usize) -> Vec<Claim
     }
     if let Some(i) = bp.lrs.iter().position(|&x| x == PAPER_LR) {
         // both rules of a seed start from the same network and see the same drift
-        let d: Vec<f64> = per_seed(&pc.runs[i], 0, iterations)
-            .iter()
-            .zip(per_seed(&bp.runs[i], 0, iterations))
-            .map(|(p, b)| p - b)
-            .collect();
-        let (md, sd) = util::mean_std(&d);
-        claims.push(Claim::new(
+        claims.push(util::paired_claim(
             format!("paired per seed at lr {PAPER_LR}: PC - BP of that score (observation)"),
-            "-",
-            format!(
-                "{:+.1} ± {:.1} pts; PC lower in {} of {} seeds",
-                100.0 * md,
-                100.0 * sd,
-                d.iter().filter(|&&x| x < 0.0).count(),
-                d.len()
-            ),
-            None,
+            &per_seed(&pc.runs[i], 0, iterations),
+            &per_seed(&bp.runs[i], 0, iterations),
         ));
         let split = (5 * PERIOD).min(iterations);
         let gap = |from: usize, to: usize| {

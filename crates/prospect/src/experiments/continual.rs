@@ -240,23 +240,12 @@ pub fn run(s: &Settings) -> Result<Report> {
                 ),
                 Verdict::less(&all(pc), &all(bp)),
             ),
-            {
-                // both rules see the same mapping, subset and init per seed: paired differences
-                let d: Vec<f64> = all(pc).iter().zip(all(bp)).map(|(p, b)| p - b).collect();
-                let (md, sd) = util::mean_std(&d);
-                Claim::new(
-                    "paired per seed: PC - BP of that score (observation)",
-                    "-",
-                    format!(
-                        "{:+.1} ± {:.1} pts; PC lower in {} of {} seeds",
-                        100.0 * md,
-                        100.0 * sd,
-                        d.iter().filter(|&&x| x < 0.0).count(),
-                        d.len()
-                    ),
-                    None,
-                )
-            },
+            // both rules see the same mapping, subset and init per seed: paired differences
+            util::paired_claim(
+                "paired per seed: PC - BP of that score (observation)",
+                &all(pc),
+                &all(bp),
+            ),
             Claim::new(
                 "rise of the other task's error per switch (observation)",
                 "- (not computed by the authors)",

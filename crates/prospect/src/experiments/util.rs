@@ -27,6 +27,25 @@ pub(crate) fn mean_std(v: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
+/// The observation row of a paired comparison: `PC - BP` of a score per seed (both rules of a
+/// seed share its data and start), its mean ± std in points and in how many seeds PC is lower.
+pub(crate) fn paired_claim(what: impl Into<String>, pc: &[f64], bp: &[f64]) -> Claim {
+    let d: Vec<f64> = pc.iter().zip(bp).map(|(p, b)| p - b).collect();
+    let (md, sd) = mean_std(&d);
+    Claim::new(
+        what,
+        "-",
+        format!(
+            "{:+.1} ± {:.1} pts; PC lower in {} of {} seeds",
+            100.0 * md,
+            100.0 * sd,
+            d.iter().filter(|&&x| x < 0.0).count(),
+            d.len()
+        ),
+        None,
+    )
+}
+
 /// `mean ± std` with `digits` decimals (just the mean for a single value).
 pub(crate) fn pm(v: &[f64], digits: usize) -> String {
     let (m, s) = mean_std(v);
