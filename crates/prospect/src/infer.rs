@@ -488,11 +488,9 @@ impl<T: Scalar> Net<T> {
                 x.copy_from(t);
             }
         }
-        self.with_packed_weights(ws, |ws| {
-            self.repredict(ws, true);
-            ws.quiet.fill(false);
-            self.relax_steps(ws, cfg, batch_index, |_, _| {})
-        })
+        self.repredict(ws, true);
+        ws.quiet.fill(false);
+        self.relax_steps(ws, cfg, batch_index, |_, _| {})
     }
 
     /// Answers a query: every node not in `given` is free; each given node is clamped,
@@ -599,26 +597,9 @@ impl<T: Scalar> Net<T> {
         clamp_output: Option<bool>,
         after_step: impl FnMut(usize, &Workspace<T>),
     ) -> Result<InferenceStats> {
-        self.with_packed_weights(ws, |ws| {
-            self.forward_init(ws, clamp_output, &cfg.free_init, cfg.seed ^ batch_index as u64);
-            self.mark_quiet(ws, cfg);
-            self.relax_steps(ws, cfg, batch_index, after_step)
-        })
-    }
-
-    /// Runs `f` (an inference: `self` is borrowed, so the weights cannot change) with every
-    /// edge's forward weight packed once for its many products; forgets the packing afterwards.
-    fn with_packed_weights<R>(
-        &self,
-        ws: &mut Workspace<T>,
-        f: impl FnOnce(&mut Workspace<T>) -> R,
-    ) -> R {
-        for (layer, lws) in self.layers.iter().zip(&mut ws.layer_ws) {
-            layer.pack_weights(lws);
-        }
-        let r = f(ws);
-        ws.layer_ws.iter_mut().for_each(crate::layers::LayerWs::unpack);
-        r
+        self.forward_init(ws, clamp_output, &cfg.free_init, cfg.seed ^ batch_index as u64);
+        self.mark_quiet(ws, cfg);
+        self.relax_steps(ws, cfg, batch_index, after_step)
     }
 
     /// After a forward initialisation: marks quiet the free nodes the forward pass placed at

@@ -796,28 +796,3 @@ fn skipping_zero_products_changes_no_bit() {
         assert_eq!(e_on.to_bits(), e_off.to_bits(), "{name}: query energies differ");
     }
 }
-
-/// Inference packs each weight once for its many products (`Layer::pack_weights`); after it,
-/// a weight changed in place must be what the next product reads, not the packed copy.
-#[test]
-fn an_inference_leaves_no_packed_weight_behind() {
-    let spec = MlpSpec::new(&[30, 48, 40, 7], Activation::Gelu, Convention::Fw);
-    let mut net: Net<f32> = Net::mlp(&spec, 5).unwrap();
-    let x = Tensor::from_fn(12, 30, |r, c| ((r * 30 + c) % 13) as f32 / 13.0 - 0.5);
-    let y = Tensor::from_fn(12, 7, |r, c| (r % 7 == c) as u8 as f32);
-    let mut ws = Workspace::new(&net, 12);
-    ws.load(&net, &x, &y).unwrap();
-    net.infer(&mut ws, &InferenceConfig { steps: 4, ..Default::default() }, 0).unwrap();
-    for layer in &mut net.layers {
-        layer.for_each_param_mut(&mut |_, t| t.data_mut().iter_mut().for_each(|w| *w *= -0.75));
-    }
-    let mut fresh = Workspace::new(&net, 12);
-    fresh.load(&net, &x, &y).unwrap();
-    net.forward(&mut ws, false);
-    net.forward(&mut fresh, false);
-    let out = net.output();
-    let bits = |t: &Tensor<f32>| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-    for i in 1..=out {
-        assert_eq!(bits(&ws.mu[i]), bits(&fresh.mu[i]), "node {i}");
-    }
-}

@@ -117,18 +117,16 @@ impl<T: Scalar> Layer<T> for Dense<T> {
                     }
                     (None, a) => a,
                 };
-                let (w, p) = (&self.weight, &ws.packed);
-                Cpu.gemm_packed(mu, accum, &ws.a, Trans::N, w, Trans::T, p, T::one(), Par::Auto);
+                Cpu.gemm(mu, accum, &ws.a, Trans::N, &self.weight, Trans::T, T::one(), Par::Auto);
             }
             (Convention::Fw, Accum::Replace) => {
-                Cpu.gemm_packed(
+                Cpu.gemm(
                     &mut ws.z,
                     Accum::Replace,
                     x_in,
                     Trans::N,
                     &self.weight,
                     Trans::T,
-                    &ws.packed,
                     T::one(),
                     Par::Auto,
                 );
@@ -136,14 +134,13 @@ impl<T: Scalar> Layer<T> for Dense<T> {
             }
             (Convention::Fw, Accum::Add) => {
                 assert_eq!(self.act, Activation::Identity, "f(Wx+b) edges sum only when linear");
-                Cpu.gemm_packed(
+                Cpu.gemm(
                     mu,
                     Accum::Add,
                     x_in,
                     Trans::N,
                     &self.weight,
                     Trans::T,
-                    &ws.packed,
                     T::one(),
                     Par::Auto,
                 );
@@ -153,10 +150,6 @@ impl<T: Scalar> Layer<T> for Dense<T> {
                 ws.da.fill(T::one());
             }
         }
-    }
-
-    fn pack_weights(&self, ws: &mut LayerWs<T>) {
-        Cpu.pack_rhs(&self.weight, Trans::T, &mut ws.packed);
     }
 
     fn backward_prep(&self, g: &Tensor<T>, ws: &mut LayerWs<T>) {
@@ -231,41 +224,5 @@ impl<T: Scalar> Layer<T> for Dense<T> {
 
     fn clone_box(&self) -> Box<dyn Layer<T>> {
         Box::new(self.clone())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn packed_weights_give_the_same_prediction_and_are_forgotten_when_unpacked() {
-        use rand::SeedableRng;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        for conv in [Convention::Fw, Convention::Wf] {
-            let mut layer: Dense<f32> =
-                Dense::new(40, 24, Activation::Tanh, conv, true, Init::XavierNormal, &mut rng);
-            let x = Tensor::from_fn(6, 40, |r, c| ((r * 40 + c) % 17) as f32 / 17.0 - 0.4);
-            let predict = |layer: &Dense<f32>, ws: &mut LayerWs<f32>| {
-                let mut mu = Tensor::zeros(6, 24);
-                layer.forward(&x, &mut mu, ws, Accum::Replace);
-                mu.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-            };
-            let mut ws = layer.alloc_ws(6);
-            layer.pack_weights(&mut ws);
-            assert_eq!(
-                predict(&layer, &mut ws),
-                predict(&layer, &mut layer.alloc_ws(6)),
-                "{conv:?}"
-            );
-            // The weight changes in place (same buffer) after the inference that packed it.
-            ws.unpack();
-            layer.weight.data_mut().iter_mut().for_each(|w| *w *= -1.5);
-            assert_eq!(
-                predict(&layer, &mut ws),
-                predict(&layer, &mut layer.alloc_ws(6)),
-                "{conv:?}"
-            );
-        }
     }
 }

@@ -7,11 +7,9 @@ mod backend;
 mod cpu;
 pub mod cuda;
 pub mod simd;
-mod small_gemm;
 
 pub use backend::{Accum, Backend, Par, Trans};
 pub use cpu::{sequential, set_threads, threads, Cpu};
-pub use small_gemm::PackedRhs;
 
 use std::fmt::Debug;
 
