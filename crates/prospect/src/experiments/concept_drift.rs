@@ -368,15 +368,18 @@ pub fn run(s: &Settings) -> Result<Report> {
             },
         ]
         .into_iter()
-        .chain((authors && lrs.len() > 1).then(|| per_lr_panel(&cells, iterations)))
+        .chain(if authors { per_lr_panel(&cells, iterations) } else { None })
         .collect(),
         notes,
     })
 }
 
 /// The authors' Fig. 4g: each rule's mean test error over all iterations against the learning
-/// rate (mean ± std over seeds; no selection).
-fn per_lr_panel(cells: &[Vec<Cell<Vec<f64>>>], iterations: usize) -> Panel {
+/// rate (mean ± std over seeds; no selection); none for a grid of one rate.
+fn per_lr_panel(cells: &[Vec<Cell<Vec<f64>>>], iterations: usize) -> Option<Panel> {
+    if cells[0][0].lrs.len() < 2 {
+        return None;
+    }
     let series = (0..METHODS.len())
         .map(|m| {
             let cell = &cells[m][0];
@@ -388,14 +391,14 @@ fn per_lr_panel(cells: &[Vec<Cell<Vec<f64>>>], iterations: usize) -> Panel {
             Series::from_seeds(label(METHODS[m]), cell.lrs.clone(), &vals)
         })
         .collect();
-    Panel {
+    Some(Panel {
         title: "Mean test error over all iterations per learning rate (Fig. 4g)".into(),
         x_label: "learning rate".into(),
         y_label: "mean test error".into(),
         log_x: true,
         series,
         ..Default::default()
-    }
+    })
 }
 
 /// The authors' claims: at lr 0.01 PC's mean test error over all iterations below BP's
@@ -573,8 +576,12 @@ mod tests {
             vec![vec![0.5, 0.5, 9.0], vec![0.5, 0.5, 9.0]],
             vec![vec![0.0, 0.2, 9.0], vec![0.2, 0.2, 9.0]],
         ]);
-        let p = per_lr_panel(&[vec![bp], vec![pc]], 2);
+        let one =
+            |c: &Cell<Vec<f64>>| Cell { lrs: vec![0.01], runs: vec![c.runs[1].clone()], best: 0 };
+        assert!(per_lr_panel(&[vec![one(&bp)], vec![one(&pc)]], 2).is_none(), "one rate: no panel");
+        let p = per_lr_panel(&[vec![bp], vec![pc]], 2).expect("two rates: a panel");
         assert!(p.log_x && p.title.contains("4g"));
+        assert_eq!((p.x_label.as_str(), p.y_label.as_str()), ("learning rate", "mean test error"));
         let (b, c) = (&p.series[0], &p.series[1]);
         assert_eq!((b.label.as_str(), c.label.as_str()), ("BP", "PC"));
         assert_eq!(b.x, vec![0.05, 0.01]);
