@@ -383,11 +383,8 @@ fn per_lr_panel(cells: &[Vec<Cell<Vec<f64>>>], iterations: usize) -> Option<Pane
     let series = (0..METHODS.len())
         .map(|m| {
             let cell = &cells[m][0];
-            let vals: Vec<Vec<f64>> = cell
-                .runs
-                .iter()
-                .map(|runs| runs.iter().map(|c| mean(&c[..iterations.min(c.len())])).collect())
-                .collect();
+            let vals: Vec<Vec<f64>> =
+                cell.runs.iter().map(|runs| per_seed(runs, 0, iterations)).collect();
             Series::from_seeds(label(METHODS[m]), cell.lrs.clone(), &vals)
         })
         .collect();
@@ -401,13 +398,15 @@ fn per_lr_panel(cells: &[Vec<Cell<Vec<f64>>>], iterations: usize) -> Option<Pane
     })
 }
 
+/// Each seed's mean test error over iterations `from..to` (clipped to its run).
+fn per_seed(runs: &[Vec<f64>], from: usize, to: usize) -> Vec<f64> {
+    runs.iter().map(|c| mean(&c[from.min(c.len())..to.min(c.len())])).collect()
+}
+
 /// The authors' claims: at lr 0.01 PC's mean test error over all iterations below BP's
 /// (Fig. 4f), every other rate's numbers (Fig. 4g), and when the curves separate.
 fn authors_claims(cells: &[Vec<Cell<Vec<f64>>>], iterations: usize) -> Vec<Claim> {
     let (bp, pc) = (&cells[0][0], &cells[1][0]);
-    let per_seed = |runs: &[Vec<f64>], from: usize, to: usize| -> Vec<f64> {
-        runs.iter().map(|c| mean(&c[from.min(c.len())..to.min(c.len())])).collect()
-    };
     let mut claims = Vec::new();
     for (i, &lr) in bp.lrs.iter().enumerate() {
         let (b, p) = (per_seed(&bp.runs[i], 0, iterations), per_seed(&pc.runs[i], 0, iterations));
