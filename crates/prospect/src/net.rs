@@ -4,7 +4,7 @@ use crate::energy::{Energy, EnergyKind};
 use crate::error::{Error, Result};
 use crate::graph::{EdgeSpec, NodeSpec, Role, Topology};
 use crate::layers::{zeros_like_params, Activation, Convention, Dense, Init, Layer, LayerWs};
-use crate::tensor::{Backend, Scalar, Tensor};
+use crate::tensor::{Scalar, Tensor};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
@@ -471,6 +471,8 @@ pub struct Workspace<T: Scalar> {
     pub(crate) stepped: Vec<bool>,
     /// Row shards of the batch, one per thread, for rules that relax examples independently.
     pub shards: Vec<Workspace<T>>,
+    /// First row of this shard in its batch (0 for a batch's own workspace).
+    pub(crate) shard_lo: usize,
     /// What the last inference on this workspace did (per shard, and summed over the shards
     /// on the batch's workspace).
     pub last: crate::infer::InferenceStats,
@@ -524,6 +526,7 @@ impl<T: Scalar> Workspace<T> {
             quiet: vec![false; n],
             stepped: vec![false; n],
             shards: Vec::new(),
+            shard_lo: 0,
             last: Default::default(),
         };
         ws.set_training_roles(net, true);
@@ -568,7 +571,10 @@ impl<T: Scalar> Workspace<T> {
         net.topo.forward_order(&self.touched, &mut self.fwd_order, &mut self.order_state);
     }
 
-    /// Splits the batch `x`, `y` row-wise into `n` shard workspaces (sized on first use).
+    /// Splits the batch `x`, `y` row-wise into `n` shard workspaces (sized on first use) and
+    /// sets their training roles; each shard copies its own rows in its own task
+    /// ([`Workspace::load_shard_rows`], called by `learn::par_shards`), in parallel and into
+    /// the cache of the core that relaxes them.
     ///
     /// # Errors
     /// [`Error::Shape`] on mismatched shapes.
@@ -586,39 +592,26 @@ impl<T: Scalar> Workspace<T> {
         if self.shards.len() != n {
             self.shards = (0..n).map(|i| Workspace::new(net, rows(i).1 - rows(i).0)).collect();
         }
-        let (dx, dy) = (x.cols(), y.cols());
-        let (inp, out) = (net.input(), net.output());
         for (i, s) in self.shards.iter_mut().enumerate() {
             let (lo, hi) = rows(i);
             s.ensure(net, hi - lo);
+            s.shard_lo = lo;
             s.skip_zero_products = self.skip_zero_products;
-            s.x[inp].copy_from_slice(&x.data()[lo * dx..hi * dx]);
-            s.target.copy_from_slice(&y.data()[lo * dy..hi * dy]);
-            if out != inp {
-                s.x[out].copy_from(&s.target);
-            }
             s.set_training_roles(net, true);
         }
         Ok(())
     }
 
-    /// Sums the shards' parameter gradients into `self.grads` (in shard order).
-    pub fn reduce_shard_grads(&mut self) {
-        use crate::tensor::Cpu;
-        let (first, rest) = self.shards.split_first().expect("at least one shard");
-        for (l, layer_grads) in self.grads.iter_mut().enumerate() {
-            for (p, g) in layer_grads.iter_mut().enumerate() {
-                match rest.split_first() {
-                    // one fused pass for the usual two shards
-                    Some((second, more)) => {
-                        Cpu.zip3(g, &first.grads[l][p], &second.grads[l][p], |_, a, b| a + b);
-                        for s in more {
-                            Cpu.axpy(g, T::one(), &s.grads[l][p]);
-                        }
-                    }
-                    None => g.copy_from(&first.grads[l][p]),
-                }
-            }
+    /// Copies this shard's rows of the batch `x`, `y` (placed by [`Workspace::load_shards`])
+    /// into its input node, its target and its clamped output node.
+    pub(crate) fn load_shard_rows(&mut self, net: &Net<T>, x: &Tensor<T>, y: &Tensor<T>) {
+        let (dx, dy) = (x.cols(), y.cols());
+        let (lo, hi) = (self.shard_lo, self.shard_lo + self.batch);
+        let (inp, out) = (net.input(), net.output());
+        self.x[inp].copy_from_slice(&x.data()[lo * dx..hi * dx]);
+        self.target.copy_from_slice(&y.data()[lo * dy..hi * dy]);
+        if out != inp {
+            self.x[out].copy_from(&self.target);
         }
     }
 

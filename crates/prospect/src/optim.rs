@@ -6,7 +6,8 @@
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::net::Net;
-use crate::tensor::{Backend, Cpu, Scalar, Tensor};
+use crate::tensor::{ew_tasks, sum_parts, Backend, Cpu, Scalar, Tensor, Update};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Weight optimiser algorithm.
@@ -200,7 +201,29 @@ pub struct WeightOptim<T: Scalar> {
     state: Vec<Vec<(Tensor<T>, Tensor<T>)>>,
     /// Per layer: number of updates applied (Adam's bias correction).
     updates: Vec<u64>,
+    /// Scratch of [`WeightOptim::step_summed`]: one span per parameter, refreshed by every call.
+    spans: Vec<Span<T>>,
 }
+
+/// Raw views of one parameter, its optimiser state and its gradient buffer, with the update
+/// to apply; written and read only inside one [`WeightOptim::step_summed`] call.
+#[derive(Clone, Copy, Debug)]
+struct Span<T> {
+    p: *mut T,
+    m: *mut T,
+    v: *mut T,
+    g: *mut T,
+    len: usize,
+    layer: usize,
+    param: usize,
+    upd: Update<T>,
+}
+
+// SAFETY: a span's pointers are dereferenced only inside `step_summed`, which holds `&mut`
+// borrows of everything they point to for the whole call, and its tasks touch disjoint ranges.
+unsafe impl<T: Send> Send for Span<T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Sync for Span<T> {}
 
 impl<T: Scalar> WeightOptim<T> {
     /// An optimiser for `net`'s parameters.
@@ -210,7 +233,7 @@ impl<T: Scalar> WeightOptim<T> {
     pub fn new(cfg: OptimConfig, net: &Net<T>) -> Result<Self> {
         cfg.validate()?;
         let stateful = cfg.kind != OptimKind::Sgd;
-        let state = net
+        let state: Vec<Vec<_>> = net
             .layers
             .iter()
             .map(|l| {
@@ -229,7 +252,15 @@ impl<T: Scalar> WeightOptim<T> {
                 v
             })
             .collect();
-        Ok(Self { cfg, total_batches: 1, batches_done: 0, state, updates: vec![0; net.depth()] })
+        let params = state.iter().map(Vec::len).sum::<usize>();
+        Ok(Self {
+            cfg,
+            total_batches: 1,
+            batches_done: 0,
+            state,
+            updates: vec![0; net.depth()],
+            spans: Vec::with_capacity(params),
+        })
     }
 
     /// Learning rate for the current batch.
@@ -245,6 +276,27 @@ impl<T: Scalar> WeightOptim<T> {
         grads: &[Tensor<T>],
         batch: usize,
     ) {
+        let upd = self.layer_update(index, batch);
+        let state = &mut self.state[index];
+        let mut i = 0;
+        layer.for_each_param_mut(&mut |_, p| {
+            let g = &grads[i];
+            let (m, v) = &mut state[i];
+            match upd {
+                Update::Sgd { scale, lr } => Cpu.sgd_step(p, None, g, scale, lr, T::zero(), false),
+                Update::Momentum { scale, lr, momentum, nesterov } => {
+                    Cpu.sgd_step(p, Some(m), g, scale, lr, momentum, nesterov)
+                }
+                Update::Adam { scale, lr, b1, b2, eps, wd, bc1, bc2 } => {
+                    Cpu.adam_step(p, m, v, g, scale, lr, (b1, b2), eps, wd, (bc1, bc2))
+                }
+            }
+            i += 1;
+        });
+    }
+
+    /// The update of layer `index` for this batch of `batch` examples (counts the update).
+    fn layer_update(&mut self, index: usize, batch: usize) -> Update<T> {
         let scale = T::of(match self.cfg.reduction {
             Reduction::Mean => 1.0 / batch.max(1) as f64,
             Reduction::Sum => 1.0,
@@ -253,34 +305,114 @@ impl<T: Scalar> WeightOptim<T> {
         self.updates[index] += 1;
         let t = self.updates[index] as i32;
         let cfg = &self.cfg;
-        let state = &mut self.state[index];
-        let mut i = 0;
-        layer.for_each_param_mut(&mut |_, p| {
-            let g = &grads[i];
-            let (m, v) = &mut state[i];
-            match cfg.kind {
-                OptimKind::Sgd => Cpu.sgd_step(p, None, g, scale, lr, T::zero(), false),
-                OptimKind::Momentum => {
-                    Cpu.sgd_step(p, Some(m), g, scale, lr, T::of(cfg.momentum), cfg.nesterov)
+        match cfg.kind {
+            OptimKind::Sgd => Update::Sgd { scale, lr },
+            OptimKind::Momentum => Update::Momentum {
+                scale,
+                lr,
+                momentum: T::of(cfg.momentum),
+                nesterov: cfg.nesterov,
+            },
+            OptimKind::Adam | OptimKind::Adamw => Update::Adam {
+                scale,
+                lr,
+                b1: T::of(cfg.beta1),
+                b2: T::of(cfg.beta2),
+                eps: T::of(cfg.eps),
+                wd: T::of(if cfg.kind == OptimKind::Adamw { cfg.weight_decay } else { 0.0 }),
+                bc1: T::of(1.0 - cfg.beta1.powi(t)),
+                bc2: T::of(1.0 - cfg.beta2.powi(t)),
+            },
+        }
+    }
+
+    /// Applies one update to every layer of `net` from the sum of `parts` gradient sets
+    /// (`part(k, layer, param)`: part `k`'s gradient, e.g. one per batch shard; `batch`
+    /// examples in all), times `grad_scale` when given, and leaves that sum in `grads`.
+    /// The same bits as summing into `grads`, scaling, then [`WeightOptim::step`], in one
+    /// pass over every parameter on all threads (one fork-join for the whole network).
+    ///
+    /// # Panics
+    /// If `parts` is 0 or a gradient's length differs from its parameter's.
+    pub fn step_summed<'a>(
+        &mut self,
+        net: &mut Net<T>,
+        grads: &mut [Vec<Tensor<T>>],
+        parts: usize,
+        part: impl Fn(usize, usize, usize) -> &'a Tensor<T> + Sync,
+        grad_scale: Option<T>,
+        batch: usize,
+    ) {
+        assert!(parts >= 1, "step_summed needs at least one gradient set");
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.clear();
+        for (l, layer) in net.layers.iter_mut().enumerate() {
+            let upd = self.layer_update(l, batch);
+            let (first, second) = upd.state();
+            let (state, g) = (&mut self.state[l], &mut grads[l]);
+            let mut i = 0;
+            layer.for_each_param_mut(&mut |_, p| {
+                let (m, v) = &mut state[i];
+                let gi = &mut g[i];
+                let len = p.len();
+                assert_eq!(gi.len(), len, "gradient {i} of layer {l}");
+                assert!(!first || m.len() == len, "optimiser state of layer {l}");
+                assert!(!second || v.len() == len, "optimiser state of layer {l}");
+                spans.push(Span {
+                    p: p.data_mut().as_mut_ptr(),
+                    m: m.data_mut().as_mut_ptr(),
+                    v: v.data_mut().as_mut_ptr(),
+                    g: gi.data_mut().as_mut_ptr(),
+                    len,
+                    layer: l,
+                    param: i,
+                    upd,
+                });
+                i += 1;
+            });
+        }
+        let tasks = ew_tasks(spans.iter().map(|s| s.len).sum());
+        let run = |t: usize| {
+            for s in &spans {
+                // Task t's share of this parameter; cuts on multiples of 16 elements.
+                let cut = |t: usize| if t == tasks { s.len } else { (s.len * t / tasks) & !15 };
+                let (lo, hi) = (cut(t), cut(t + 1));
+                if lo >= hi {
+                    continue;
                 }
-                OptimKind::Adam | OptimKind::Adamw => {
-                    let wd = if cfg.kind == OptimKind::Adamw { cfg.weight_decay } else { 0.0 };
-                    Cpu.adam_step(
-                        p,
-                        m,
-                        v,
-                        g,
-                        scale,
-                        lr,
-                        (T::of(cfg.beta1), T::of(cfg.beta2)),
-                        T::of(cfg.eps),
-                        T::of(wd),
-                        (T::of(1.0 - cfg.beta1.powi(t)), T::of(1.0 - cfg.beta2.powi(t))),
+                let n = hi - lo;
+                let (first, second) = s.upd.state();
+                // SAFETY: the pointers come from `&mut` borrows held for this whole call (the
+                // parameters through `net`, the state through `self`, the gradients through
+                // `grads`), each `[lo, hi)` lies inside its tensor (lengths checked above),
+                // the tasks' ranges are disjoint, and unused state is an empty slice.
+                let (p, m, v, g) = unsafe {
+                    let state = |ptr: *mut T, used: bool| -> &mut [T] {
+                        if used {
+                            std::slice::from_raw_parts_mut(ptr.add(lo), n)
+                        } else {
+                            &mut []
+                        }
+                    };
+                    (
+                        std::slice::from_raw_parts_mut(s.p.add(lo), n),
+                        state(s.m, first),
+                        state(s.v, second),
+                        std::slice::from_raw_parts_mut(s.g.add(lo), n),
                     )
-                }
+                };
+                crate::tensor::simd::run(|| {
+                    sum_parts(g, parts, |k| &part(k, s.layer, s.param).data()[lo..hi], grad_scale);
+                    s.upd.apply(p, m, v, g);
+                });
             }
-            i += 1;
-        });
+        };
+        if tasks == 1 {
+            run(0);
+        } else {
+            (0..tasks).into_par_iter().for_each(run);
+        }
+        self.spans = spans;
     }
 
     /// Applies one update to every layer of `net` from `grads` (per layer, summed over `batch`).
@@ -339,6 +471,141 @@ mod tests {
         assert!((s.factor_at(100, 100) - 0.1).abs() < 1e-12);
         let mid = s.factor_at(55, 100);
         assert!((mid - 0.55).abs() < 1e-12, "{mid}");
+    }
+
+    /// Per layer, per parameter: a tensor of each parameter's shape from `f(index)`.
+    fn like_params(net: &Net<f32>, mut f: impl FnMut(usize) -> f32) -> Vec<Vec<Tensor<f32>>> {
+        let mut k = 0;
+        net.layers
+            .iter()
+            .map(|l| {
+                let mut v = Vec::new();
+                l.for_each_param(&mut |_, p| {
+                    v.push(Tensor::from_fn(p.rows(), p.cols(), |_, _| {
+                        k += 1;
+                        f(k)
+                    }))
+                });
+                v
+            })
+            .collect()
+    }
+
+    fn bits(net: &Net<f32>, opt: &WeightOptim<f32>) -> Vec<u32> {
+        let mut out = Vec::new();
+        for l in &net.layers {
+            l.for_each_param(&mut |_, p| out.extend(p.data().iter().map(|v| v.to_bits())));
+        }
+        opt.for_each_state(&mut |_, t| out.extend(t.data().iter().map(|v| v.to_bits())));
+        out
+    }
+
+    /// The fused step is, bit for bit, summing the parts in order, scaling, then `step`: for
+    /// every optimiser, 1-3 parts, with and without a scale, on a net small enough for one
+    /// task and one whose 35,000-element weight is split across threads (lengths that are
+    /// not multiples of the 16-element cut), over three steps (moments and bias corrections).
+    #[test]
+    fn a_summed_step_is_the_sum_then_the_step_bit_for_bit() {
+        use crate::layers::Activation;
+        use crate::layers::Convention;
+        use crate::net::MlpSpec;
+        crate::tensor::set_threads(2);
+        let kinds = [
+            OptimConfig { kind: OptimKind::Sgd, lr: 0.1, ..Default::default() },
+            OptimConfig {
+                kind: OptimKind::Momentum,
+                lr: 0.05,
+                momentum: 0.9,
+                ..Default::default()
+            },
+            OptimConfig {
+                kind: OptimKind::Momentum,
+                lr: 0.05,
+                momentum: 0.8,
+                nesterov: true,
+                ..Default::default()
+            },
+            OptimConfig { kind: OptimKind::Adam, lr: 0.01, ..Default::default() },
+            OptimConfig {
+                kind: OptimKind::Adamw,
+                lr: 0.01,
+                weight_decay: 0.1,
+                ..Default::default()
+            },
+        ];
+        for sizes in [&[3usize, 5, 2][..], &[700, 50, 3]] {
+            let spec = MlpSpec::new(sizes, Activation::Tanh, Convention::Fw);
+            let params = Net::<f32>::mlp(&spec, 7).unwrap().num_params();
+            let tasks = crate::tensor::ew_tasks(params);
+            if sizes[0] == 700 && rayon::current_num_threads() >= 2 {
+                assert_eq!(tasks, 2, "the large net must take the parallel path");
+            } else if sizes[0] == 3 {
+                assert_eq!(tasks, 1);
+            }
+            for cfg in &kinds {
+                for parts in 1..=3 {
+                    for scale in [None, Some(0.5f32)] {
+                        let mut a = Net::<f32>::mlp(&spec, 7).unwrap();
+                        let mut b = Net::<f32>::mlp(&spec, 7).unwrap();
+                        let mut oa = WeightOptim::new(cfg.clone(), &a).unwrap();
+                        let mut ob = WeightOptim::new(cfg.clone(), &b).unwrap();
+                        let mut grads = like_params(&b, |_| f32::NAN);
+                        for step in 0..3 {
+                            let part: Vec<_> = (0..parts)
+                                .map(|k| {
+                                    like_params(&a, |i| {
+                                        let x = (i * 7919 + k * 104_729 + step * 31) % 1000;
+                                        (x as f32 / 500.0 - 1.0) * (1.0 + k as f32)
+                                    })
+                                })
+                                .collect();
+                            // reference: sum in part order, scale, then the plain step
+                            let mut want = part[0].clone();
+                            for (l, layer) in want.iter_mut().enumerate() {
+                                for (p, g) in layer.iter_mut().enumerate() {
+                                    for pk in &part[1..] {
+                                        let src = pk[l][p].data();
+                                        g.data_mut()
+                                            .iter_mut()
+                                            .zip(src)
+                                            .for_each(|(o, &v)| *o += v);
+                                    }
+                                    if let Some(s) = scale {
+                                        g.data_mut().iter_mut().for_each(|o| *o *= s);
+                                    }
+                                }
+                            }
+                            oa.step(&mut a, &want, 64);
+                            ob.step_summed(
+                                &mut b,
+                                &mut grads,
+                                parts,
+                                |k, l, p| &part[k][l][p],
+                                scale,
+                                64,
+                            );
+                            let ctx = format!(
+                                "{sizes:?} {:?} parts {parts} scale {scale:?} step {step}",
+                                cfg.kind
+                            );
+                            for (gw, gb) in want.iter().flatten().zip(grads.iter().flatten()) {
+                                let same = gw
+                                    .data()
+                                    .iter()
+                                    .zip(gb.data())
+                                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                                assert!(same, "{ctx}: the summed gradient left in grads");
+                            }
+                            assert!(
+                                bits(&a, &oa) == bits(&b, &ob),
+                                "{ctx}: parameters or state differ"
+                            );
+                            assert_eq!(oa.update_counts(), ob.update_counts(), "{ctx}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! parameter gradients as PC, evaluated with these backpropagated errors.
 
 use super::{
-    check_finite, combine, par_shards, shard_count, Batch, BatchStats, ProductCounts, Rule,
+    check_finite, combine, par_shards, shard_count, step_from_shards, Batch, BatchStats,
+    ProductCounts, Rule,
 };
 use crate::error::{Error, Result};
 use crate::infer::{edge_g, InferenceStats};
@@ -118,22 +119,22 @@ impl<T: Scalar> Rule<T> for Bp {
         let (loss, correct) = if shards > 1 {
             ws.load_shards(net, batch.x, batch.y, shards)?;
             let net_ref: &Net<T> = net;
-            par_shards(&mut ws.shards, &|sh| {
+            par_shards(net_ref, &mut ws.shards, batch.x, batch.y, &|sh| {
                 let loss = Self::gradients(net_ref, sh);
                 let correct = count_correct(&sh.mu[net_ref.output()], &sh.target);
                 sh.last = InferenceStats { initial_energy: loss, correct, ..Default::default() };
                 check_finite(net_ref, sh, loss, batch.index, 0)
             })?;
-            ws.reduce_shard_grads();
             let s = combine(ws.shards.iter().map(|sh| sh.last));
+            step_from_shards(net, opt, ws, None, batch.x.rows());
             (s.initial_energy, s.correct)
         } else {
             ws.load(net, batch.x, batch.y)?;
             let loss = Self::gradients(net, ws);
             check_finite(net, ws, loss, batch.index, 0)?;
+            opt.step(net, &ws.grads, batch.x.rows());
             (loss, count_correct(&ws.mu[net.output()], &ws.target))
         };
-        opt.step(net, &ws.grads, batch.x.rows());
         opt.end_batch();
         Ok(BatchStats { examples: batch.x.rows(), loss, energy: loss, steps: 0, correct })
     }

@@ -173,20 +173,42 @@ pub fn shard_count(batch: usize) -> usize {
     crate::tensor::threads().min(batch / MIN_SHARD_ROWS).max(1)
 }
 
-/// Runs `f` on every shard, one rayon task per shard, each with sequential kernels.
+/// Loads every shard's rows of the batch `x`, `y` and runs `f` on it, one rayon task per
+/// shard, each with sequential kernels (the shards were placed by `Workspace::load_shards`).
 pub(crate) fn par_shards<T: Scalar>(
+    net: &Net<T>,
     shards: &mut [Workspace<T>],
+    x: &Tensor<T>,
+    y: &Tensor<T>,
     f: &(dyn Fn(&mut Workspace<T>) -> Result<()> + Sync),
 ) -> Result<()> {
     match shards.len() {
         0 => Ok(()),
-        1 => crate::tensor::sequential(|| f(&mut shards[0])),
+        1 => crate::tensor::sequential(|| {
+            shards[0].load_shard_rows(net, x, y);
+            f(&mut shards[0])
+        }),
         n => {
             let (a, b) = shards.split_at_mut(n / 2);
-            let (ra, rb) = rayon::join(|| par_shards(a, f), || par_shards(b, f));
+            let (ra, rb) =
+                rayon::join(|| par_shards(net, a, x, y, f), || par_shards(net, b, x, y, f));
             ra.and(rb)
         }
     }
+}
+
+/// Sums the shards' parameter gradients into `ws.grads` (times `scale` when given) and takes
+/// the optimiser step from that sum, in one pass over the parameters on all threads.
+pub(crate) fn step_from_shards<T: Scalar>(
+    net: &mut Net<T>,
+    opt: &mut WeightOptim<T>,
+    ws: &mut Workspace<T>,
+    scale: Option<T>,
+    batch: usize,
+) {
+    let Workspace { grads, shards, .. } = ws;
+    let shards: &[Workspace<T>] = shards;
+    opt.step_summed(net, grads, shards.len(), |k, l, p| &shards[k].grads[l][p], scale, batch);
 }
 
 /// Sums per-shard inference statistics (steps: the largest).

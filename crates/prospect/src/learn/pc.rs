@@ -5,7 +5,9 @@
 //! then update the weights with the errors at the final nodes:
 //! `dE/dW_l = -e_l f(x_{l-1})^T` (convention `w_f`).
 
-use super::{combine, par_shards, shard_count, Batch, BatchStats, ProductCounts, Rule};
+use super::{
+    combine, par_shards, shard_count, step_from_shards, Batch, BatchStats, ProductCounts, Rule,
+};
 use crate::error::Result;
 use crate::infer::{InferenceConfig, InferenceStats, OutputMode};
 use crate::net::{Net, Workspace};
@@ -48,9 +50,16 @@ impl Pc {
         Ok(stats)
     }
 
+    /// The factor of the gradients when the output is nudged or weighted: `1 / beta`.
+    fn nudge_scale<T: Scalar>(&self) -> Option<T> {
+        match self.inference.output {
+            OutputMode::Nudge { beta } | OutputMode::Weighted { beta } => Some(T::of(1.0 / beta)),
+            OutputMode::Clamp => None,
+        }
+    }
+
     fn scale_nudged<T: Scalar>(&self, ws: &mut Workspace<T>) {
-        if let OutputMode::Nudge { beta } | OutputMode::Weighted { beta } = self.inference.output {
-            let s = T::of(1.0 / beta);
+        if let Some(s) = self.nudge_scale::<T>() {
             for g in ws.grads.iter_mut().flatten() {
                 g.data_mut().iter_mut().for_each(|v| *v *= s);
             }
@@ -77,19 +86,21 @@ impl<T: Scalar> Rule<T> for Pc {
         let s = if shards > 1 {
             ws.load_shards(net, batch.x, batch.y, shards)?;
             let (this, net_ref): (&Pc, &Net<T>) = (self, net);
-            par_shards(&mut ws.shards, &|sh| {
+            par_shards(net_ref, &mut ws.shards, batch.x, batch.y, &|sh| {
                 sh.last = this.relax(net_ref, sh, batch.index)?;
                 Ok(())
             })?;
-            ws.reduce_shard_grads();
-            combine(ws.shards.iter().map(|sh| sh.last))
+            let s = combine(ws.shards.iter().map(|sh| sh.last));
+            step_from_shards(net, opt, ws, self.nudge_scale(), batch.x.rows());
+            s
         } else {
             ws.load(net, batch.x, batch.y)?;
-            self.relax(net, ws, batch.index)?
+            let s = self.relax(net, ws, batch.index)?;
+            self.scale_nudged(ws);
+            opt.step(net, &ws.grads, batch.x.rows());
+            s
         };
         ws.last = s;
-        self.scale_nudged(ws);
-        opt.step(net, &ws.grads, batch.x.rows());
         opt.end_batch();
         let loss = match self.inference.output {
             OutputMode::Clamp => s.initial_energy,

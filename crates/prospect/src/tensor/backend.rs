@@ -103,7 +103,7 @@ pub trait Backend: Send + Sync {
         mu: &Tensor<T>,
         g_mu: &mut Tensor<T>,
         g_x: Option<&mut Tensor<T>>,
-        f: impl Fn(T, T) -> (T, T, f64) + Sync,
+        f: impl Fn(T, T) -> (T, T, f64) + Sync + Copy,
     ) -> f64;
 
     /// Element-wise `dst_i = f(dst_i, a_i, b_i)` over three equally shaped tensors.

@@ -9,7 +9,7 @@ pub mod cuda;
 pub mod simd;
 
 pub use backend::{Accum, Backend, Par, Trans};
-pub use cpu::{sequential, set_threads, threads, Cpu};
+pub use cpu::{ew_tasks, sequential, set_threads, sum_parts, threads, Cpu, Update};
 
 use std::fmt::Debug;
 
