@@ -494,15 +494,23 @@ impl Trainer {
             } else {
                 (&mut self.tx, &mut self.ty, &mut self.ws_tail)
             };
-            gather(x, &self.train.x, &self.perm[from..to]);
-            gather(y, &self.train.y, &self.perm[from..to]);
-            if let Some((hwc, scratch)) = self.augment.as_mut() {
-                let seed = mix(epoch_seed(self.cfg.train.seed, e) ^ mix(b as u64 + 1));
-                self.cfg.data.augment.apply(x.data_mut(), *hwc, seed, scratch);
-            }
             lr = self.opt.lr();
-            let batch = Batch { x: &*x, y: &*y, index: e * nb + b };
-            match self.rule.train_batch(&mut self.net, &mut self.opt, batch, ws) {
+            let (train, perm, aug) = (&self.train, &self.perm[from..to], &self.cfg.data.augment);
+            let (augment, seed) = (&mut self.augment, self.cfg.train.seed);
+            let (rule, net, opt) = (&mut self.rule, &mut self.net, &mut self.opt);
+            // On a pool thread, the batch's fork-joins (gather, shards, optimiser step) stay
+            // inside the pool: one hand-off per batch instead of one per fork-join.
+            let result = crate::tensor::on_pool(|| {
+                gather(x, &train.x, perm);
+                gather(y, &train.y, perm);
+                if let Some((hwc, scratch)) = augment.as_mut() {
+                    let seed = mix(epoch_seed(seed, e) ^ mix(b as u64 + 1));
+                    aug.apply(x.data_mut(), *hwc, seed, scratch);
+                }
+                let batch = Batch { x: &*x, y: &*y, index: e * nb + b };
+                rule.train_batch(net, opt, batch, ws)
+            });
+            match result {
                 Ok(s) => {
                     loss += s.loss;
                     energy += s.energy;

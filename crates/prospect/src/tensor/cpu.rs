@@ -45,6 +45,19 @@ pub fn sequential<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Runs `f` on a thread of the kernels' pool (the global rayon pool; directly when already on
+/// one). Fork-joins started from a pool thread push their second half to its own queue; started
+/// from an outside thread, each one is handed to the pool while the caller blocks, costing two
+/// thread wake-ups per fork-join.
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        return f();
+    }
+    let mut out = None;
+    rayon::scope(|_| out = Some(f()));
+    out.expect("the scope ran its body")
+}
+
 fn in_seq_scope() -> bool {
     SEQ_SCOPE.with(|c| c.get())
 }
@@ -190,14 +203,14 @@ pub fn sum_parts<'a, T: Scalar>(
 }
 
 /// Reinterprets a slice of `T` as `U` when they are the same type.
-fn cast<T: 'static, U: 'static>(s: &[T]) -> Option<&[U]> {
+pub(crate) fn cast<T: 'static, U: 'static>(s: &[T]) -> Option<&[U]> {
     (std::any::TypeId::of::<T>() == std::any::TypeId::of::<U>())
         // SAFETY: T and U are the same type.
         .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr() as *const U, s.len()) })
 }
 
 /// Reinterprets a mutable slice of `T` as `U` when they are the same type.
-fn cast_mut<T: 'static, U: 'static>(s: &mut [T]) -> Option<&mut [U]> {
+pub(crate) fn cast_mut<T: 'static, U: 'static>(s: &mut [T]) -> Option<&mut [U]> {
     (std::any::TypeId::of::<T>() == std::any::TypeId::of::<U>())
         // SAFETY: T and U are the same type.
         .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut U, s.len()) })

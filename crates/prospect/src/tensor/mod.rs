@@ -9,7 +9,8 @@ pub mod cuda;
 pub mod simd;
 
 pub use backend::{Accum, Backend, Par, Trans};
-pub use cpu::{ew_tasks, sequential, set_threads, sum_parts, threads, Cpu, Update};
+pub(crate) use cpu::{cast, cast_mut};
+pub use cpu::{ew_tasks, on_pool, sequential, set_threads, sum_parts, threads, Cpu, Update};
 
 use std::fmt::Debug;
 
@@ -55,33 +56,76 @@ impl Scalar for f32 {
     }
 }
 
+/// Bound beyond which [`tanh_f32`] is exactly ±1.
+const TANH_CLAMP: f32 = 7.905_311;
+/// Below this magnitude [`tanh_f32`] is `x`.
+const TANH_TINY: f32 = 0.0004;
+/// Numerator coefficients of [`tanh_f32`], highest power first (odd polynomial over `x2`).
+const TANH_P: [f32; 7] = [
+    -2.760_768_5e-16,
+    2.000_188e-13,
+    -8.604_672e-11,
+    5.122_297e-8,
+    1.485_722_4e-5,
+    6.372_619_3e-4,
+    4.893_524_6e-3,
+];
+/// Denominator coefficients of [`tanh_f32`], highest power first.
+const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
+
 /// Branch-free f32 `tanh`: a [13/6] rational approximation on [-7.9053, 7.9053] (as in Eigen's
 /// `generic_fast_tanh_float`), within a few ulp of the correctly rounded value, and exactly ±1
 /// beyond (so that `1 - tanh^2` is 0 there, not rounding noise).
 #[inline(always)]
 pub fn tanh_f32(x: f32) -> f32 {
-    const CLAMP: f32 = 7.905_311;
-    let tiny = x.abs() < 0.0004;
-    let x_c = x.clamp(-CLAMP, CLAMP);
+    let tiny = x.abs() < TANH_TINY;
+    let x_c = x.clamp(-TANH_CLAMP, TANH_CLAMP);
     let x2 = x_c * x_c;
-    let mut p = x2.mul_add(-2.760_768_5e-16, 2.000_188e-13);
-    p = x2.mul_add(p, -8.604_672e-11);
-    p = x2.mul_add(p, 5.122_297e-8);
-    p = x2.mul_add(p, 1.485_722_4e-5);
-    p = x2.mul_add(p, 6.372_619_3e-4);
-    p = x2.mul_add(p, 4.893_524_6e-3);
+    let mut p = x2.mul_add(TANH_P[0], TANH_P[1]);
+    for &c in &TANH_P[2..] {
+        p = x2.mul_add(p, c);
+    }
     p *= x_c;
-    let mut q = x2.mul_add(1.198_258_4e-6, 1.185_347_1e-4);
-    q = x2.mul_add(q, 2.268_434_6e-3);
-    q = x2.mul_add(q, 4.893_525e-3);
+    let mut q = x2.mul_add(TANH_Q[0], TANH_Q[1]);
+    for &c in &TANH_Q[2..] {
+        q = x2.mul_add(q, c);
+    }
     if tiny {
         x
-    } else if x.abs() >= CLAMP {
+    } else if x.abs() >= TANH_CLAMP {
         // Exactly ±1, so that 1 - tanh^2 (the derivative) is 0 and not rounding noise.
         1.0f32.copysign(x)
     } else {
         p / q
     }
+}
+
+/// [`tanh_f32`] on 16 lanes with AVX-512, bit for bit (NaN stays NaN).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) fn tanh_f32x16(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    let a = _mm512_abs_ps(x);
+    let tiny = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, _mm512_set1_ps(TANH_TINY));
+    let big = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(a, _mm512_set1_ps(TANH_CLAMP));
+    // max/min return their second operand when either is NaN: a NaN `x` passes through.
+    let x_c =
+        _mm512_min_ps(_mm512_set1_ps(TANH_CLAMP), _mm512_max_ps(_mm512_set1_ps(-TANH_CLAMP), x));
+    let x2 = _mm512_mul_ps(x_c, x_c);
+    let mut p = _mm512_fmadd_ps(x2, _mm512_set1_ps(TANH_P[0]), _mm512_set1_ps(TANH_P[1]));
+    for &c in &TANH_P[2..] {
+        p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(c));
+    }
+    p = _mm512_mul_ps(p, x_c);
+    let mut q = _mm512_fmadd_ps(x2, _mm512_set1_ps(TANH_Q[0]), _mm512_set1_ps(TANH_Q[1]));
+    for &c in &TANH_Q[2..] {
+        q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(c));
+    }
+    let r = _mm512_div_ps(p, q);
+    let sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(i32::MIN));
+    let unit = _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(1.0))));
+    _mm512_mask_blend_ps(tiny, _mm512_mask_blend_ps(big, r, unit), x)
 }
 
 impl Scalar for f64 {
