@@ -205,6 +205,16 @@ pub struct WeightOptim<T: Scalar> {
     spans: Vec<Span<T>>,
 }
 
+/// Where task `t` of `tasks` starts on `len` elements (`len` for `t >= tasks`): near-equal
+/// shares, cut on multiples of 16 elements.
+fn share_start(len: usize, t: usize, tasks: usize) -> usize {
+    if t >= tasks {
+        len
+    } else {
+        (len * t / tasks) & !15
+    }
+}
+
 /// Raw views of one parameter, its optimiser state and its gradient buffer, with the update
 /// to apply; written and read only inside one [`WeightOptim::step_summed`] call.
 #[derive(Clone, Copy, Debug)]
@@ -374,9 +384,7 @@ impl<T: Scalar> WeightOptim<T> {
         let tasks = ew_tasks(spans.iter().map(|s| s.len).sum());
         let run = |t: usize| {
             for s in &spans {
-                // Task t's share of this parameter; cuts on multiples of 16 elements.
-                let cut = |t: usize| if t == tasks { s.len } else { (s.len * t / tasks) & !15 };
-                let (lo, hi) = (cut(t), cut(t + 1));
+                let (lo, hi) = (share_start(s.len, t, tasks), share_start(s.len, t + 1, tasks));
                 if lo >= hi {
                     continue;
                 }
@@ -603,6 +611,27 @@ mod tests {
                             assert_eq!(oa.update_counts(), ob.update_counts(), "{ctx}");
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// The tasks' shares cover every element once, start on multiples of 16 and differ from
+    /// an equal split by less than 16 elements.
+    #[test]
+    fn the_tasks_shares_partition_a_tensor_evenly() {
+        for len in [0, 1, 15, 16, 17, 100, 35_000, 100_352] {
+            for tasks in 1..=4 {
+                let starts: Vec<usize> = (0..=tasks).map(|t| share_start(len, t, tasks)).collect();
+                assert_eq!((starts[0], starts[tasks]), (0, len), "{len} / {tasks}");
+                for t in 0..tasks {
+                    let (lo, hi) = (starts[t], starts[t + 1]);
+                    assert!(lo <= hi && lo % 16 == 0, "{len} / {tasks}: share {t} = {lo}..{hi}");
+                    let even = len as f64 / tasks as f64;
+                    assert!(
+                        ((hi - lo) as f64 - even).abs() < 16.0,
+                        "{len} / {tasks}: share {t} = {lo}..{hi}"
+                    );
                 }
             }
         }
