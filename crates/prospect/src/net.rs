@@ -573,7 +573,7 @@ impl<T: Scalar> Workspace<T> {
 
     /// Splits the batch `x`, `y` row-wise into `n` shard workspaces (sized on first use) and
     /// sets their training roles; each shard copies its own rows in its own task
-    /// ([`Workspace::load_shard_rows`], called by `learn::par_shards`), in parallel and into
+    /// ([`Workspace::load_shard_rows`], called by `learn::train_shards`), in parallel and into
     /// the cache of the core that relaxes them.
     ///
     /// # Errors

@@ -4,10 +4,7 @@
 //! `dL/dx_{l-1} = VJP_l(dL/dx_l)` from the output down, and the same layer-local
 //! parameter gradients as PC, evaluated with these backpropagated errors.
 
-use super::{
-    check_finite, combine, par_shards, shard_count, step_from_shards, Batch, BatchStats,
-    ProductCounts, Rule,
-};
+use super::{check_finite, shard_count, train_shards, Batch, BatchStats, ProductCounts, Rule};
 use crate::error::{Error, Result};
 use crate::infer::{edge_g, InferenceStats};
 use crate::net::{count_correct, Net, Workspace};
@@ -118,15 +115,12 @@ impl<T: Scalar> Rule<T> for Bp {
         let shards = shard_count(batch.x.rows());
         let (loss, correct) = if shards > 1 {
             ws.load_shards(net, batch.x, batch.y, shards)?;
-            let net_ref: &Net<T> = net;
-            par_shards(net_ref, &mut ws.shards, batch.x, batch.y, &|sh| {
-                let loss = Self::gradients(net_ref, sh);
-                let correct = count_correct(&sh.mu[net_ref.output()], &sh.target);
+            let s = train_shards(net, opt, ws, &batch, None, &|net, sh| {
+                let loss = Self::gradients(net, sh);
+                let correct = count_correct(&sh.mu[net.output()], &sh.target);
                 sh.last = InferenceStats { initial_energy: loss, correct, ..Default::default() };
-                check_finite(net_ref, sh, loss, batch.index, 0)
+                check_finite(net, sh, loss, batch.index, 0)
             })?;
-            let s = combine(ws.shards.iter().map(|sh| sh.last));
-            step_from_shards(net, opt, ws, None, batch.x.rows());
             (s.initial_energy, s.correct)
         } else {
             ws.load(net, batch.x, batch.y)?;

@@ -173,20 +173,48 @@ pub fn shard_count(batch: usize) -> usize {
     crate::tensor::threads().min(batch / MIN_SHARD_ROWS).max(1)
 }
 
+/// What a rule runs on each shard of a batch: its relaxation, writing the shard's gradients and
+/// `last` statistics.
+type ShardFn<'a, T> = dyn Fn(&Net<T>, &mut Workspace<T>) -> Result<()> + Sync + 'a;
+
+/// Trains on a batch already split by `Workspace::load_shards`: each shard loads its rows and
+/// runs `f` (its relaxation, writing its gradients and `last`), one rayon task per shard with
+/// sequential kernels; then the shards' gradients, summed and times `scale` when given, make one
+/// optimiser step. All on a pool thread (`tensor::on_pool`), so that neither fork-join crosses
+/// from the caller's thread. Returns the shards' combined statistics.
+pub(crate) fn train_shards<T: Scalar>(
+    net: &mut Net<T>,
+    opt: &mut WeightOptim<T>,
+    ws: &mut Workspace<T>,
+    batch: &Batch<'_, T>,
+    scale: Option<T>,
+    f: &ShardFn<'_, T>,
+) -> Result<InferenceStats> {
+    crate::tensor::on_pool(|| {
+        par_shards(net, &mut ws.shards, batch.x, batch.y, f)?;
+        let stats = combine(ws.shards.iter().map(|sh| sh.last));
+        let Workspace { grads, shards, .. } = ws;
+        let shards: &[Workspace<T>] = shards;
+        let part = |k: usize, l: usize, p: usize| &shards[k].grads[l][p];
+        opt.step_summed(net, grads, shards.len(), part, scale, batch.x.rows());
+        Ok(stats)
+    })
+}
+
 /// Loads every shard's rows of the batch `x`, `y` and runs `f` on it, one rayon task per
-/// shard, each with sequential kernels (the shards were placed by `Workspace::load_shards`).
-pub(crate) fn par_shards<T: Scalar>(
+/// shard, each with sequential kernels.
+fn par_shards<T: Scalar>(
     net: &Net<T>,
     shards: &mut [Workspace<T>],
     x: &Tensor<T>,
     y: &Tensor<T>,
-    f: &(dyn Fn(&mut Workspace<T>) -> Result<()> + Sync),
+    f: &ShardFn<'_, T>,
 ) -> Result<()> {
     match shards.len() {
         0 => Ok(()),
         1 => crate::tensor::sequential(|| {
             shards[0].load_shard_rows(net, x, y);
-            f(&mut shards[0])
+            f(net, &mut shards[0])
         }),
         n => {
             let (a, b) = shards.split_at_mut(n / 2);
@@ -195,20 +223,6 @@ pub(crate) fn par_shards<T: Scalar>(
             ra.and(rb)
         }
     }
-}
-
-/// Sums the shards' parameter gradients into `ws.grads` (times `scale` when given) and takes
-/// the optimiser step from that sum, in one pass over the parameters on all threads.
-pub(crate) fn step_from_shards<T: Scalar>(
-    net: &mut Net<T>,
-    opt: &mut WeightOptim<T>,
-    ws: &mut Workspace<T>,
-    scale: Option<T>,
-    batch: usize,
-) {
-    let Workspace { grads, shards, .. } = ws;
-    let shards: &[Workspace<T>] = shards;
-    opt.step_summed(net, grads, shards.len(), |k, l, p| &shards[k].grads[l][p], scale, batch);
 }
 
 /// Sums per-shard inference statistics (steps: the largest).

@@ -5,9 +5,7 @@
 //! then update the weights with the errors at the final nodes:
 //! `dE/dW_l = -e_l f(x_{l-1})^T` (convention `w_f`).
 
-use super::{
-    combine, par_shards, shard_count, step_from_shards, Batch, BatchStats, ProductCounts, Rule,
-};
+use super::{shard_count, train_shards, Batch, BatchStats, ProductCounts, Rule};
 use crate::error::Result;
 use crate::infer::{InferenceConfig, InferenceStats, OutputMode};
 use crate::net::{Net, Workspace};
@@ -85,14 +83,10 @@ impl<T: Scalar> Rule<T> for Pc {
             if cfg.halve_on_rise || cfg.tol > 0.0 { 1 } else { shard_count(batch.x.rows()) };
         let s = if shards > 1 {
             ws.load_shards(net, batch.x, batch.y, shards)?;
-            let (this, net_ref): (&Pc, &Net<T>) = (self, net);
-            par_shards(net_ref, &mut ws.shards, batch.x, batch.y, &|sh| {
-                sh.last = this.relax(net_ref, sh, batch.index)?;
+            train_shards(net, opt, ws, &batch, self.nudge_scale(), &|net, sh| {
+                sh.last = self.relax(net, sh, batch.index)?;
                 Ok(())
-            })?;
-            let s = combine(ws.shards.iter().map(|sh| sh.last));
-            step_from_shards(net, opt, ws, self.nudge_scale(), batch.x.rows());
-            s
+            })?
         } else {
             ws.load(net, batch.x, batch.y)?;
             let s = self.relax(net, ws, batch.index)?;
