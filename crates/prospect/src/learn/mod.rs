@@ -180,8 +180,8 @@ type ShardFn<'a, T> = dyn Fn(&Net<T>, &mut Workspace<T>) -> Result<()> + Sync + 
 /// Trains on a batch already split by `Workspace::load_shards`: each shard loads its rows and
 /// runs `f` (its relaxation, writing its gradients and `last`), one rayon task per shard with
 /// sequential kernels; then the shards' gradients, summed and times `scale` when given, make one
-/// optimiser step. All on a pool thread (`tensor::on_pool`), so that neither fork-join crosses
-/// from the caller's thread. Returns the shards' combined statistics.
+/// optimiser step (two fork-joins; the epoch loop runs them on a pool thread). Returns the
+/// shards' combined statistics.
 pub(crate) fn train_shards<T: Scalar>(
     net: &mut Net<T>,
     opt: &mut WeightOptim<T>,
@@ -190,15 +190,13 @@ pub(crate) fn train_shards<T: Scalar>(
     scale: Option<T>,
     f: &ShardFn<'_, T>,
 ) -> Result<InferenceStats> {
-    crate::tensor::on_pool(|| {
-        par_shards(net, &mut ws.shards, batch.x, batch.y, f)?;
-        let stats = combine(ws.shards.iter().map(|sh| sh.last));
-        let Workspace { grads, shards, .. } = ws;
-        let shards: &[Workspace<T>] = shards;
-        let part = |k: usize, l: usize, p: usize| &shards[k].grads[l][p];
-        opt.step_summed(net, grads, shards.len(), part, scale, batch.x.rows());
-        Ok(stats)
-    })
+    par_shards(net, &mut ws.shards, batch.x, batch.y, f)?;
+    let stats = combine(ws.shards.iter().map(|sh| sh.last));
+    let Workspace { grads, shards, .. } = ws;
+    let shards: &[Workspace<T>] = shards;
+    let part = |k: usize, l: usize, p: usize| &shards[k].grads[l][p];
+    opt.step_summed(net, grads, shards.len(), part, scale, batch.x.rows());
+    Ok(stats)
 }
 
 /// Loads every shard's rows of the batch `x`, `y` and runs `f` on it, one rayon task per
