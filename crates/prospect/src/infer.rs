@@ -490,7 +490,7 @@ impl<T: Scalar> Net<T> {
         }
         self.repredict(ws, true);
         ws.quiet.fill(false);
-        self.relax_steps(ws, cfg, batch_index, |_, _| {})
+        self.with_packed_weights(ws, |ws| self.relax_steps(ws, cfg, batch_index, |_, _| {}))
     }
 
     /// Answers a query: every node not in `given` is free; each given node is clamped,
@@ -599,7 +599,7 @@ impl<T: Scalar> Net<T> {
     ) -> Result<InferenceStats> {
         self.forward_init(ws, clamp_output, &cfg.free_init, cfg.seed ^ batch_index as u64);
         self.mark_quiet(ws, cfg);
-        self.relax_steps(ws, cfg, batch_index, after_step)
+        self.with_packed_weights(ws, |ws| self.relax_steps(ws, cfg, batch_index, after_step))
     }
 
     /// After a forward initialisation: marks quiet the free nodes the forward pass placed at
@@ -649,6 +649,24 @@ impl<T: Scalar> Net<T> {
             }
         }
         skipped
+    }
+
+    /// Runs `f` (the steps of an inference: `self` is borrowed, so no weight changes) with the
+    /// weights of the edges leaving moving nodes packed once for their many products; forgets
+    /// the packing afterwards. An edge from a clamped node gives no product during the steps.
+    fn with_packed_weights<R>(
+        &self,
+        ws: &mut Workspace<T>,
+        f: impl FnOnce(&mut Workspace<T>) -> R,
+    ) -> R {
+        for (e, edge) in self.topo.edges.iter().enumerate() {
+            if edge.src.is_some_and(|s| ws.roles[s].moves()) {
+                self.layers[e].pack_weights(&mut ws.layer_ws[e]);
+            }
+        }
+        let r = f(ws);
+        ws.layer_ws.iter_mut().for_each(crate::layers::LayerWs::unpack);
+        r
     }
 
     /// The inference steps of [`Net::relax`], from the nodes and predictions now in `ws`.

@@ -796,3 +796,43 @@ fn skipping_zero_products_changes_no_bit() {
         assert_eq!(e_on.to_bits(), e_off.to_bits(), "{name}: query energies differ");
     }
 }
+
+/// Inference packs the weights of the edges leaving moving nodes once for its steps (where
+/// the packed kernel runs: f32 on AVX-512), and only for them; after it, a weight changed in
+/// place must be what the next product reads, not the packed copy.
+#[test]
+fn an_inference_packs_its_moving_edges_and_leaves_no_packed_weight_behind() {
+    use prospect::tensor::simd::{level, Level};
+    let spec = MlpSpec::new(&[30, 48, 40, 7], Activation::Gelu, Convention::Fw);
+    let mut net: Net<f32> = Net::mlp(&spec, 5).unwrap();
+    let x = Tensor::from_fn(12, 30, |r, c| ((r * 30 + c) % 13) as f32 / 13.0 - 0.5);
+    let y = Tensor::from_fn(12, 7, |r, c| (r % 7 == c) as u8 as f32);
+    let mut ws = Workspace::new(&net, 12);
+    ws.load(&net, &x, &y).unwrap();
+    let kernel = level() == Level::Avx512;
+    let mut seen = Vec::new();
+    let cfg = InferenceConfig { steps: 4, ..Default::default() };
+    net.infer_observed(&mut ws, &cfg, 0, |_, ws| {
+        let packed =
+            |l: &prospect::layers::LayerWs<f32>| (l.packed.is_packed(), l.packed_back.is_packed());
+        seen.push(ws.layer_ws.iter().map(packed).collect::<Vec<_>>());
+    })
+    .unwrap();
+    assert_eq!(seen.len(), 5);
+    for s in &seen {
+        // Edge 0 leaves the clamped input; the others leave free nodes.
+        assert_eq!(s, &[(false, false), (kernel, kernel), (kernel, kernel)]);
+    }
+    assert!(ws.layer_ws.iter().all(|l| !l.packed.is_packed() && !l.packed_back.is_packed()));
+    for layer in &mut net.layers {
+        layer.for_each_param_mut(&mut |_, t| t.data_mut().iter_mut().for_each(|w| *w *= -0.75));
+    }
+    let mut fresh = Workspace::new(&net, 12);
+    fresh.load(&net, &x, &y).unwrap();
+    net.forward(&mut ws, false);
+    net.forward(&mut fresh, false);
+    let bits = |t: &Tensor<f32>| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for i in 1..=net.output() {
+        assert_eq!(bits(&ws.mu[i]), bits(&fresh.mu[i]), "node {i}");
+    }
+}

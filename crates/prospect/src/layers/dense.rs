@@ -117,16 +117,18 @@ impl<T: Scalar> Layer<T> for Dense<T> {
                     }
                     (None, a) => a,
                 };
-                Cpu.gemm(mu, accum, &ws.a, Trans::N, &self.weight, Trans::T, T::one(), Par::Auto);
+                let (w, p) = (&self.weight, &ws.packed);
+                Cpu.gemm_packed(mu, accum, &ws.a, Trans::N, w, Trans::T, p, T::one(), Par::Auto);
             }
             (Convention::Fw, Accum::Replace) => {
-                Cpu.gemm(
+                Cpu.gemm_packed(
                     &mut ws.z,
                     Accum::Replace,
                     x_in,
                     Trans::N,
                     &self.weight,
                     Trans::T,
+                    &ws.packed,
                     T::one(),
                     Par::Auto,
                 );
@@ -134,13 +136,14 @@ impl<T: Scalar> Layer<T> for Dense<T> {
             }
             (Convention::Fw, Accum::Add) => {
                 assert_eq!(self.act, Activation::Identity, "f(Wx+b) edges sum only when linear");
-                Cpu.gemm(
+                Cpu.gemm_packed(
                     mu,
                     Accum::Add,
                     x_in,
                     Trans::N,
                     &self.weight,
                     Trans::T,
+                    &ws.packed,
                     T::one(),
                     Par::Auto,
                 );
@@ -150,6 +153,11 @@ impl<T: Scalar> Layer<T> for Dense<T> {
                 ws.da.fill(T::one());
             }
         }
+    }
+
+    fn pack_weights(&self, ws: &mut LayerWs<T>) {
+        Cpu.pack_rhs(&self.weight, Trans::T, &mut ws.packed);
+        Cpu.pack_rhs(&self.weight, Trans::N, &mut ws.packed_back);
     }
 
     fn backward_prep(&self, g: &Tensor<T>, ws: &mut LayerWs<T>) {
@@ -162,13 +170,14 @@ impl<T: Scalar> Layer<T> for Dense<T> {
         match self.conv {
             Convention::Wf => {
                 // dE/dx_in = f'(x_in) ⊙ (g W)
-                Cpu.gemm(
+                Cpu.gemm_packed(
                     &mut ws.tmp,
                     Accum::Replace,
                     g,
                     Trans::N,
                     &self.weight,
                     Trans::N,
+                    &ws.packed_back,
                     T::one(),
                     Par::Auto,
                 );
@@ -176,13 +185,14 @@ impl<T: Scalar> Layer<T> for Dense<T> {
             }
             Convention::Fw => {
                 // dE/dx_in = (g ⊙ f'(z)) W
-                Cpu.gemm(
+                Cpu.gemm_packed(
                     dx,
                     accum,
                     &ws.delta,
                     Trans::N,
                     &self.weight,
                     Trans::N,
+                    &ws.packed_back,
                     T::one(),
                     Par::Auto,
                 );
@@ -224,5 +234,54 @@ impl<T: Scalar> Layer<T> for Dense<T> {
 
     fn clone_box(&self) -> Box<dyn Layer<T>> {
         Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::simd::{level, Level};
+
+    /// The prediction and the input VJP of `layer` on fixed inputs, with the workspace `ws`.
+    fn products(layer: &Dense<f32>, ws: &mut LayerWs<f32>) -> (Vec<f32>, Vec<f32>) {
+        let (b, d_in, d_out) = (6, layer.weight.cols(), layer.weight.rows());
+        let x = Tensor::from_fn(b, d_in, |r, c| ((r * d_in + c) % 17) as f32 / 17.0 - 0.4);
+        let g = Tensor::from_fn(b, d_out, |r, c| ((r * d_out + c) % 11) as f32 / 11.0 - 0.5);
+        let (mut mu, mut dx) = (Tensor::zeros(b, d_out), Tensor::zeros(b, d_in));
+        layer.forward(&x, &mut mu, ws, Accum::Replace);
+        layer.backward_prep(&g, ws);
+        layer.vjp_input(&g, ws, &mut dx, Accum::Replace);
+        (mu.data().to_vec(), dx.data().to_vec())
+    }
+
+    #[test]
+    fn packed_weights_give_the_products_and_are_forgotten_when_unpacked() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for conv in [Convention::Fw, Convention::Wf] {
+            let mut layer: Dense<f32> =
+                Dense::new(40, 70, Activation::Tanh, conv, true, Init::XavierNormal, &mut rng);
+            let mut ws = layer.alloc_ws(6);
+            layer.pack_weights(&mut ws);
+            // Packed only where the packed kernel runs (f32 on AVX-512).
+            let kernel = level() == Level::Avx512;
+            assert_eq!(ws.packed.is_packed(), kernel, "{conv:?}");
+            assert_eq!(ws.packed_back.is_packed(), kernel, "{conv:?}");
+            let (mu, dx) = products(&layer, &mut ws);
+            let (mu_ref, dx_ref) = products(&layer, &mut layer.alloc_ws(6));
+            for (what, got, want) in [("mu", &mu, &mu_ref), ("dx", &dx, &dx_ref)] {
+                for (i, (a, b)) in got.iter().zip(want.iter()).enumerate() {
+                    assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{conv:?} {what}[{i}]");
+                }
+            }
+            // The weight changes in place (same buffer) after the inference that packed it.
+            ws.unpack();
+            assert!(!ws.packed.is_packed() && !ws.packed_back.is_packed());
+            layer.weight.data_mut().iter_mut().for_each(|w| *w *= -1.5);
+            let (mu, dx) = products(&layer, &mut ws);
+            let (mu_ref, dx_ref) = products(&layer, &mut layer.alloc_ws(6));
+            assert_eq!((bits(&mu), bits(&dx)), (bits(&mu_ref), bits(&dx_ref)), "{conv:?}");
+        }
     }
 }

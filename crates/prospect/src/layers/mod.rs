@@ -25,7 +25,7 @@ pub use pool::{Pool2d, PoolKind};
 pub use prior::PriorMean;
 pub use sequential::Sequential;
 
-use crate::tensor::{Accum, Scalar, Tensor, Trans};
+use crate::tensor::{Accum, PackedRhs, Scalar, Tensor, Trans};
 use std::fmt::Debug;
 
 /// Per-layer scratch buffers for one batch size; a layer uses the ones it needs.
@@ -53,6 +53,21 @@ pub struct LayerWs<T: Scalar> {
     pub bufs: Vec<Tensor<T>>,
     /// Errors at those intermediate values.
     pub gbufs: Vec<Tensor<T>>,
+    /// The weight of the forward product, packed for the products of one inference (empty
+    /// outside it: see [`Layer::pack_weights`]).
+    pub packed: PackedRhs,
+    /// The weight of the input VJP's product, packed likewise.
+    pub packed_back: PackedRhs,
+}
+
+impl<T: Scalar> LayerWs<T> {
+    /// Forgets packed weights (here and in sub-workspaces): after this, products read the
+    /// weights themselves.
+    pub fn unpack(&mut self) {
+        self.packed.clear();
+        self.packed_back.clear();
+        self.sub.iter_mut().for_each(LayerWs::unpack);
+    }
 }
 
 /// One matrix product `dst[m, n] = op(a)[m, k] · op(b)[k, n]`, with `a` and `b` stored
@@ -125,6 +140,10 @@ pub trait Layer<T: Scalar>: Send + Sync + Debug {
     /// `Accum::Add` sums the in-edges of a node; a layer whose activation sits after its
     /// linear map (`f(W x + b)`) supports it only with the identity activation.
     fn forward(&self, x_in: &Tensor<T>, mu: &mut Tensor<T>, ws: &mut LayerWs<T>, accum: Accum);
+    /// Packs the weights of the forward and input-VJP products into `ws` for the many products
+    /// of one inference; the caller keeps the weights unchanged until [`LayerWs::unpack`].
+    /// No-op by default.
+    fn pack_weights(&self, _ws: &mut LayerWs<T>) {}
     /// Prepares the backward pass for `g = dE/dmu`; call before the two functions below.
     fn backward_prep(&self, g: &Tensor<T>, ws: &mut LayerWs<T>);
     /// `dx (=|+=) dE/dx_in` for `g = dE/dmu`.

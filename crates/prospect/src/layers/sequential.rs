@@ -91,6 +91,12 @@ impl<T: Scalar> Layer<T> for Sequential<T> {
         }
     }
 
+    fn pack_weights(&self, ws: &mut LayerWs<T>) {
+        for (op, sub) in self.ops.iter().zip(&mut ws.sub) {
+            op.pack_weights(sub);
+        }
+    }
+
     fn backward_prep(&self, g: &Tensor<T>, ws: &mut LayerWs<T>) {
         for k in (0..self.ops.len()).rev() {
             let (before, after) = ws.gbufs.split_at_mut(k);

@@ -1,7 +1,8 @@
-//! The CPU backend: `faer` for matrix products, rayon for element-wise work.
+//! The CPU backend: `faer` for matrix products (small f32 ones against a packed weight on
+//! AVX-512 by `small_gemm`), rayon for element-wise work.
 
 use super::backend::{Accum, Backend, Par, Trans};
-use super::{Mat, Scalar, Tensor};
+use super::{Mat, PackedRhs, Scalar, Tensor};
 use crate::layers::Activation;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -241,6 +242,72 @@ fn matmul_typed<U: faer::traits::ComplexField>(
         Trans::T => MatRef::from_row_major_slice(b, n, k).transpose(),
     };
     faer::linalg::matmul::matmul(dst, accum, a, b, alpha, par);
+}
+
+impl Cpu {
+    /// Packs `op(b)` into `out` for [`Cpu::gemm_packed`] when the small-product path will take
+    /// products with it (f32 on an AVX-512 machine, small enough); otherwise leaves `out` empty.
+    pub fn pack_rhs<T: Scalar>(&self, b: &Tensor<T>, tb: Trans, out: &mut PackedRhs) {
+        let (k, n) = match tb {
+            Trans::N => (b.rows(), b.cols()),
+            Trans::T => (b.cols(), b.rows()),
+        };
+        match cast::<T, f32>(b.data()) {
+            Some(bd) => super::small_gemm::pack(out, bd, tb, k, n),
+            None => out.clear(),
+        }
+    }
+
+    /// [`Backend::gemm`], reading `op(b)` from `packed` when it holds this `b` (the same buffer,
+    /// shape and transpose, packed since `b` last changed: the caller's promise) and the product
+    /// runs on one thread; otherwise exactly `gemm`.
+    #[allow(clippy::too_many_arguments)]
+    #[track_caller]
+    pub fn gemm_packed<T: Scalar>(
+        &self,
+        dst: &mut Tensor<T>,
+        accum: Accum,
+        a: &impl Mat<T>,
+        ta: Trans,
+        b: &Tensor<T>,
+        tb: Trans,
+        packed: &PackedRhs,
+        alpha: T,
+        par: Par,
+    ) {
+        let (m, k) = match ta {
+            Trans::N => (a.rows(), a.cols()),
+            Trans::T => (a.cols(), a.rows()),
+        };
+        let n = match tb {
+            Trans::N => b.cols(),
+            Trans::T => b.rows(),
+        };
+        let fits = dst.shape() == [m, n] && packed.holds(b.data().as_ptr() as usize, k, n, tb);
+        if fits && gemm_threads(par, m * n * k) == 1 && super::small_gemm::applies(m, n, k) {
+            if let (Some(d), Some(a), Some(b)) = (
+                cast_mut::<T, f32>(dst.data_mut()),
+                cast::<T, f32>(a.data()),
+                cast::<T, f32>(b.data()),
+            ) {
+                let alpha = alpha.to_f32().unwrap_or(0.0);
+                super::small_gemm::gemm_f32_packed(
+                    d,
+                    (m, n),
+                    a,
+                    ta,
+                    b,
+                    tb,
+                    packed,
+                    k,
+                    alpha,
+                    accum,
+                );
+                return;
+            }
+        }
+        self.gemm(dst, accum, a, ta, b, tb, alpha, par);
+    }
 }
 
 /// Applies `f` to aligned chunks of `dst` and of each input, in parallel for large tensors.
