@@ -461,13 +461,16 @@ impl Trainer {
         self.test.len()
     }
 
-    /// Trains one epoch, calling `on_batch` after every batch, then evaluates on the test
-    /// (and validation) examples.
+    /// Trains one epoch, calling `on_batch` after every batch (from a thread of the kernels'
+    /// pool), then evaluates on the test (and validation) examples.
     ///
     /// # Errors
     /// [`Error::NonFinite`] on divergence (unless `on_non_finite = "skip"`, then only if
     /// every batch of the epoch diverged); [`Error::Shape`] should not happen.
-    pub fn run_epoch(&mut self, mut on_batch: impl FnMut(&BatchProgress)) -> Result<EpochMetrics> {
+    pub fn run_epoch(
+        &mut self,
+        mut on_batch: impl FnMut(&BatchProgress) + Send,
+    ) -> Result<EpochMetrics> {
         let start = Instant::now();
         let e = self.epoch;
         let n = self.train.len();
@@ -485,60 +488,58 @@ impl Trainer {
         let mut skipped = 0;
         let mut last_err = None;
         let mut lr = self.opt.lr();
-        for b in 0..nb {
-            let from = b * bs;
-            let to = (from + bs).min(n);
-            let rows = to - from;
-            let (x, y, ws) = if rows == bs {
-                (&mut self.bx, &mut self.by, &mut self.ws)
-            } else {
-                (&mut self.tx, &mut self.ty, &mut self.ws_tail)
-            };
-            lr = self.opt.lr();
-            let (train, perm, aug) = (&self.train, &self.perm[from..to], &self.cfg.data.augment);
-            let (augment, seed) = (&mut self.augment, self.cfg.train.seed);
-            let (rule, net, opt) = (&mut self.rule, &mut self.net, &mut self.opt);
-            // On a pool thread, the batch's fork-joins (gather, shards, optimiser step) stay
-            // inside the pool: one hand-off per batch instead of one per fork-join.
-            let result = crate::tensor::on_pool(|| {
+        // The whole loop runs on a pool thread: every fork-join of a batch (gather, shards,
+        // optimiser step) starts inside the pool, and no batch is handed over from outside it.
+        crate::tensor::on_pool(|| -> Result<()> {
+            for b in 0..nb {
+                let from = b * bs;
+                let to = (from + bs).min(n);
+                let rows = to - from;
+                let (x, y, ws) = if rows == bs {
+                    (&mut self.bx, &mut self.by, &mut self.ws)
+                } else {
+                    (&mut self.tx, &mut self.ty, &mut self.ws_tail)
+                };
+                lr = self.opt.lr();
+                let (train, perm) = (&self.train, &self.perm[from..to]);
                 gather(x, &train.x, perm);
                 gather(y, &train.y, perm);
-                if let Some((hwc, scratch)) = augment.as_mut() {
-                    let seed = mix(epoch_seed(seed, e) ^ mix(b as u64 + 1));
-                    aug.apply(x.data_mut(), *hwc, seed, scratch);
+                if let Some((hwc, scratch)) = self.augment.as_mut() {
+                    let seed = mix(epoch_seed(self.cfg.train.seed, e) ^ mix(b as u64 + 1));
+                    self.cfg.data.augment.apply(x.data_mut(), *hwc, seed, scratch);
                 }
                 let batch = Batch { x: &*x, y: &*y, index: e * nb + b };
-                rule.train_batch(net, opt, batch, ws)
-            });
-            match result {
-                Ok(s) => {
-                    loss += s.loss;
-                    energy += s.energy;
-                    correct += s.correct;
-                    examples += s.examples;
-                    steps += s.steps;
+                match self.rule.train_batch(&mut self.net, &mut self.opt, batch, ws) {
+                    Ok(s) => {
+                        loss += s.loss;
+                        energy += s.energy;
+                        correct += s.correct;
+                        examples += s.examples;
+                        steps += s.steps;
+                    }
+                    Err(err @ Error::NonFinite { .. }) if skip => {
+                        self.opt.end_batch();
+                        skipped += 1;
+                        last_err = Some(err);
+                    }
+                    Err(err) => return Err(err),
                 }
-                Err(err @ Error::NonFinite { .. }) if skip => {
-                    self.opt.end_batch();
-                    skipped += 1;
-                    last_err = Some(err);
-                }
-                Err(err) => return Err(err),
+                let secs = start.elapsed().as_secs_f64().max(1e-9);
+                let denom = examples.max(1) as f64;
+                on_batch(&BatchProgress {
+                    epoch: e + 1,
+                    batch: b + 1,
+                    batches: nb,
+                    examples,
+                    loss: loss / denom,
+                    energy: energy / denom,
+                    accuracy: correct as f64 / denom,
+                    samples_per_second: examples as f64 / secs,
+                    lr,
+                });
             }
-            let secs = start.elapsed().as_secs_f64().max(1e-9);
-            let denom = examples.max(1) as f64;
-            on_batch(&BatchProgress {
-                epoch: e + 1,
-                batch: b + 1,
-                batches: nb,
-                examples,
-                loss: loss / denom,
-                energy: energy / denom,
-                accuracy: correct as f64 / denom,
-                samples_per_second: examples as f64 / secs,
-                lr,
-            });
-        }
+            Ok(())
+        })?;
         if skipped == nb {
             if let Some(err) = last_err {
                 return Err(err);
@@ -769,7 +770,7 @@ impl Run {
     ///
     /// # Errors
     /// The errors of [`Trainer::run_epoch`] and of writing the files.
-    pub fn step(&mut self, on_batch: impl FnMut(&BatchProgress)) -> Result<EpochMetrics> {
+    pub fn step(&mut self, on_batch: impl FnMut(&BatchProgress) + Send) -> Result<EpochMetrics> {
         let m = self.trainer.run_epoch(on_batch)?;
         self.trainer.save_checkpoint(&self.dir, Some(&m))?;
         let path = self.dir.join(METRICS_FILE);

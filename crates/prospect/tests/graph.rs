@@ -810,6 +810,7 @@ fn an_inference_packs_its_moving_edges_and_leaves_no_packed_weight_behind() {
     let mut ws = Workspace::new(&net, 12);
     ws.load(&net, &x, &y).unwrap();
     let kernel = level() == Level::Avx512;
+    let before = prospect::tensor::packed_products();
     let mut seen = Vec::new();
     let cfg = InferenceConfig { steps: 4, ..Default::default() };
     net.infer_observed(&mut ws, &cfg, 0, |_, ws| {
@@ -824,6 +825,8 @@ fn an_inference_packs_its_moving_edges_and_leaves_no_packed_weight_behind() {
         assert_eq!(s, &[(false, false), (kernel, kernel), (kernel, kernel)]);
     }
     assert!(ws.layer_ws.iter().all(|l| !l.packed.is_packed() && !l.packed_back.is_packed()));
+    // Where the kernel exists the steps' products ran on it.
+    assert_eq!(prospect::tensor::packed_products() > before, kernel);
     for layer in &mut net.layers {
         layer.for_each_param_mut(&mut |_, t| t.data_mut().iter_mut().for_each(|w| *w *= -0.75));
     }

@@ -268,7 +268,10 @@ mod tests {
             let kernel = level() == Level::Avx512;
             assert_eq!(ws.packed.is_packed(), kernel, "{conv:?}");
             assert_eq!(ws.packed_back.is_packed(), kernel, "{conv:?}");
+            let before = crate::tensor::packed_products();
             let (mu, dx) = products(&layer, &mut ws);
+            // Both products ran on the packed kernel where it exists.
+            assert_eq!(crate::tensor::packed_products() - before, 2 * kernel as u64, "{conv:?}");
             let (mu_ref, dx_ref) = products(&layer, &mut layer.alloc_ws(6));
             for (what, got, want) in [("mu", &mu, &mu_ref), ("dx", &dx, &dx_ref)] {
                 for (i, (a, b)) in got.iter().zip(want.iter()).enumerate() {
@@ -279,7 +282,9 @@ mod tests {
             ws.unpack();
             assert!(!ws.packed.is_packed() && !ws.packed_back.is_packed());
             layer.weight.data_mut().iter_mut().for_each(|w| *w *= -1.5);
+            let before = crate::tensor::packed_products();
             let (mu, dx) = products(&layer, &mut ws);
+            assert_eq!(crate::tensor::packed_products(), before, "{conv:?}: unpacked");
             let (mu_ref, dx_ref) = products(&layer, &mut layer.alloc_ws(6));
             assert_eq!((bits(&mu), bits(&dx)), (bits(&mu_ref), bits(&dx_ref)), "{conv:?}");
         }

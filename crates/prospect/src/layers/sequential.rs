@@ -156,3 +156,29 @@ impl<T: Scalar> Layer<T> for Sequential<T> {
         Box::new(self.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::{ActMap, Activation, Convention, Dense, Init};
+    use crate::tensor::simd::{level, Level};
+
+    #[test]
+    fn packing_reaches_every_op_and_unpacking_forgets_it() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        let conv = Convention::Fw;
+        let dense = Dense::new(20, 30, Activation::Tanh, conv, true, Init::XavierNormal, &mut rng);
+        let act = ActMap { d: 20, act: Activation::Tanh };
+        let seq: Sequential<f32> = Sequential::new(vec![Box::new(act.clone()), Box::new(dense)]);
+        let mut ws = seq.alloc_ws(5);
+        seq.pack_weights(&mut ws);
+        let kernel = level() == Level::Avx512;
+        let packed = |ws: &LayerWs<f32>| -> Vec<(bool, bool)> {
+            ws.sub.iter().map(|s| (s.packed.is_packed(), s.packed_back.is_packed())).collect()
+        };
+        assert_eq!(packed(&ws), vec![(false, false), (kernel, kernel)]);
+        ws.unpack();
+        assert_eq!(packed(&ws), vec![(false, false); 2]);
+    }
+}

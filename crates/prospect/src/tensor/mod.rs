@@ -12,7 +12,7 @@ mod small_gemm;
 pub use backend::{Accum, Backend, Par, Trans};
 pub(crate) use cpu::{cast, cast_mut};
 pub use cpu::{ew_tasks, on_pool, sequential, set_threads, sum_parts, threads, Cpu, Update};
-pub use small_gemm::PackedRhs;
+pub use small_gemm::{packed_products, PackedRhs};
 
 use std::fmt::Debug;
 

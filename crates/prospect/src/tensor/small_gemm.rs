@@ -17,6 +17,17 @@ const MAX_K: usize = 1024;
 /// Largest `n * k` this path takes (the packed panels of `op(b)` stay in L2).
 const MAX_NK: usize = 1 << 18;
 
+thread_local! {
+    /// Products this thread ran on the packed kernel.
+    static PRODUCTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many products the calling thread has run on the packed kernel (a diagnostic: whether
+/// this CPU and these shapes take the kernel at all).
+pub fn packed_products() -> u64 {
+    PRODUCTS.with(|c| c.get())
+}
+
 /// A right operand `op(b)` packed once for many products (a weight, fixed during an
 /// inference); empty until [`super::Cpu::pack_rhs`] fills it and after [`PackedRhs::clear`].
 #[derive(Clone, Debug, Default)]
@@ -194,6 +205,7 @@ pub(super) fn gemm_f32_packed(
     assert!(supported(), "gemm_f32_packed needs AVX-512");
     let w = panel_width(n);
     assert!(packed.data.len() >= n.div_ceil(w) * k * w, "gemm_f32_packed: short panels");
+    PRODUCTS.with(|c| c.set(c.get() + 1));
     #[cfg(target_arch = "x86_64")]
     {
         // op(a)(i, kk) = a[i * a_rs + kk * a_cs]
