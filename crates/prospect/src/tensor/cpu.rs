@@ -779,6 +779,31 @@ mod tests {
         }
     }
 
+    /// A packed product runs on the kernel only where it runs on one thread (a product large
+    /// enough for all threads keeps faer's parallel GEMM), and gives the product either way.
+    #[test]
+    fn packed_products_take_the_kernel_only_on_one_thread() {
+        crate::tensor::set_threads(2);
+        let kernel = super::super::simd::level() == super::super::simd::Level::Avx512;
+        // 512 x 128 x 128 multiply-adds: above GEMM_PAR_MIN.
+        let (m, n, k) = (512, 128, 128);
+        let a = Tensor::from_fn(m, k, |r, c| ((r * 7 + c * 3) % 13) as f32 / 13.0 - 0.5);
+        let w = Tensor::from_fn(n, k, |r, c| ((r * 5 + c * 11) % 17) as f32 / 17.0 - 0.5);
+        let mut want = Tensor::zeros(m, n);
+        Cpu.gemm(&mut want, Accum::Replace, &a, Trans::N, &w, Trans::T, 1.0, Par::Seq);
+        let mut packed = PackedRhs::default();
+        Cpu.pack_rhs(&w, Trans::T, &mut packed);
+        let mut run = |par| {
+            let mut d = Tensor::zeros(m, n);
+            let before = crate::tensor::packed_products();
+            Cpu.gemm_packed(&mut d, Accum::Replace, &a, Trans::N, &w, Trans::T, &packed, 1.0, par);
+            assert!(d.max_abs_diff(&want) < 1e-4, "{par:?}");
+            crate::tensor::packed_products() - before
+        };
+        assert_eq!(run(Par::Auto), 0, "all threads: faer");
+        assert_eq!(run(Par::Seq), kernel as u64, "one thread: the kernel");
+    }
+
     /// Every element of `energy_map`'s outputs is `f` of its inputs, including the tail past
     /// the last whole block of 8 and on the parallel path; the sum is the f64 sum of `f`'s
     /// energies (to rounding). With and without the `g_x` output.
