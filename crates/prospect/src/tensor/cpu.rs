@@ -793,7 +793,7 @@ mod tests {
         Cpu.gemm(&mut want, Accum::Replace, &a, Trans::N, &w, Trans::T, 1.0, Par::Seq);
         let mut packed = PackedRhs::default();
         Cpu.pack_rhs(&w, Trans::T, &mut packed);
-        let mut run = |par| {
+        let run = |par| {
             let mut d = Tensor::zeros(m, n);
             let before = crate::tensor::packed_products();
             Cpu.gemm_packed(&mut d, Accum::Replace, &a, Trans::N, &w, Trans::T, &packed, 1.0, par);

@@ -386,7 +386,8 @@ mod tests {
                 let b = values(k * n, 1);
                 let mut p = PackedRhs::default();
                 pack_panels(&mut p, &b, tb, k, n);
-                let w = panel_width(n);
+                // One 16-wide panel for results at most 16 wide, else 64-wide ones.
+                let w = if n <= 16 { 16 } else { 64 };
                 assert_eq!(p.data.len(), n.div_ceil(w) * k * w);
                 for (idx, &v) in p.data.iter().enumerate() {
                     let (panel, rest) = (idx / (k * w), idx % (k * w));
@@ -404,6 +405,19 @@ mod tests {
                 p.clear();
                 assert!(!p.is_packed());
             }
+        }
+    }
+
+    #[test]
+    fn only_operands_within_the_limits_are_packed() {
+        // (k, n): at most 1024 deep and 2^18 elements; each packed only where the kernel runs.
+        for (k, n, fits) in [(64, 64, true), (1024, 256, true), (1025, 8, false), (600, 600, false)]
+        {
+            let b = values(k * n, 1);
+            let mut p = PackedRhs::default();
+            pack(&mut p, &b, Trans::N, k, n);
+            assert_eq!(p.is_packed(), fits && available(), "k={k} n={n}");
+            assert_eq!(applies(1, n, k), fits && available(), "k={k} n={n}");
         }
     }
 
