@@ -438,7 +438,9 @@ mod tests {
             (64, 128, 10),
             (5, 200, 3),
         ];
-        for (m, n, k) in shapes {
+        // Every number of rows left for the last tile of both kernels (8 and 6 rows a tile).
+        let ragged = (1..=9).flat_map(|m| [(m, 10, 7), (m, 70, 7)]);
+        for (m, n, k) in shapes.into_iter().chain(ragged) {
             for ta in [Trans::N, Trans::T] {
                 for tb in [Trans::N, Trans::T] {
                     let (a, b) = (values(m * k, 2), values(k * n, 3));
