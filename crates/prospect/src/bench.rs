@@ -142,21 +142,24 @@ pub fn measure(
         }
         Ok(())
     };
-    // Warm-up; a batch slower than half a second (VGG-5) is timed in twos.
-    let first = Instant::now();
-    run(1, &mut net)?;
-    let slow = first.elapsed() > Duration::from_millis(500);
-    let chunk = if slow { 2 } else { 5 };
-    if !slow {
-        run(2, &mut net)?;
-    }
-    let start = Instant::now();
-    let mut batches = 0;
-    while start.elapsed() < min_time || batches < chunk {
-        run(chunk, &mut net)?;
-        batches += chunk;
-    }
-    let secs = start.elapsed().as_secs_f64();
+    // As in training: the batch loop on a pool thread, the other threads kept awake.
+    let (batches, secs) = crate::tensor::on_pool_hot(|| -> Result<(usize, f64)> {
+        // Warm-up; a batch slower than half a second (VGG-5) is timed in twos.
+        let first = Instant::now();
+        run(1, &mut net)?;
+        let slow = first.elapsed() > Duration::from_millis(500);
+        let chunk = if slow { 2 } else { 5 };
+        if !slow {
+            run(2, &mut net)?;
+        }
+        let start = Instant::now();
+        let mut batches = 0;
+        while start.elapsed() < min_time || batches < chunk {
+            run(chunk, &mut net)?;
+            batches += chunk;
+        }
+        Ok((batches, start.elapsed().as_secs_f64()))
+    })?;
     let rule_obj = learn::build::<f32>(rule, &case.inference)?;
     let counts = rule_obj.product_counts(&net);
     let flops = rule_obj.flops_per_example(&net);
@@ -203,14 +206,17 @@ pub fn gemm_peak(
             });
         }
     };
-    pass();
-    let start = Instant::now();
-    let mut reps = 0;
-    while start.elapsed() < min_time || reps < 3 {
+    // Under the same threading as the rules' loop in `measure`.
+    crate::tensor::on_pool_hot(|| {
         pass();
-        reps += 1;
-    }
-    flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
+        let start = Instant::now();
+        let mut reps = 0;
+        while start.elapsed() < min_time || reps < 3 {
+            pass();
+            reps += 1;
+        }
+        flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
+    })
 }
 
 /// One product shape repeated `reps` times.

@@ -43,7 +43,7 @@ pub use energy::{Energy, EnergyKind};
 pub use error::{Error, Result};
 pub use infer::{DiscountTiming, Given, InferenceConfig, InferenceStats, NodeOptim, OutputMode};
 pub use layers::{Activation, Convention, Dense, Init, Layer};
-pub use learn::{Batch, BatchStats, Rule};
+pub use learn::{Batch, BatchStats, Rows, Rule};
 pub use net::{MlpSpec, Net, Workspace};
 pub use optim::{OptimConfig, OptimKind, Reduction, Schedule, ScheduleKind, WeightOptim};
 pub use tensor::{Scalar, Tensor};

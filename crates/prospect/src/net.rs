@@ -4,6 +4,7 @@ use crate::energy::{Energy, EnergyKind};
 use crate::error::{Error, Result};
 use crate::graph::{EdgeSpec, NodeSpec, Role, Topology};
 use crate::layers::{zeros_like_params, Activation, Convention, Dense, Init, Layer, LayerWs};
+use crate::learn::{Batch, Examples};
 use crate::tensor::{Scalar, Tensor};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -476,6 +477,9 @@ pub struct Workspace<T: Scalar> {
     /// What the last inference on this workspace did (per shard, and summed over the shards
     /// on the batch's workspace).
     pub last: crate::infer::InferenceStats,
+    /// A batch gathered from rows of a dataset for a rule that takes a dense batch
+    /// (`Rule::train_rows`'s default): inputs and targets.
+    pub(crate) rows_xy: (Tensor<T>, Tensor<T>),
 }
 
 impl<T: Scalar> Workspace<T> {
@@ -528,6 +532,7 @@ impl<T: Scalar> Workspace<T> {
             shards: Vec::new(),
             shard_lo: 0,
             last: Default::default(),
+            rows_xy: Default::default(),
         };
         ws.set_training_roles(net, true);
         ws
@@ -585,9 +590,19 @@ impl<T: Scalar> Workspace<T> {
         y: &Tensor<T>,
         n: usize,
     ) -> Result<()> {
-        net.check_batch(x, Some(y))?;
-        self.ensure(net, x.rows());
-        let b = x.rows();
+        self.load_shards_of(net, &Examples::Dense(Batch { x, y, index: 0 }), n)
+    }
+
+    /// [`Workspace::load_shards`] for a batch in either form.
+    pub(crate) fn load_shards_of(
+        &mut self,
+        net: &Net<T>,
+        ex: &Examples<'_, T>,
+        n: usize,
+    ) -> Result<()> {
+        ex.check(net)?;
+        let b = ex.len();
+        self.ensure(net, b);
         let rows = |i: usize| (i * b / n, (i + 1) * b / n);
         if self.shards.len() != n {
             self.shards = (0..n).map(|i| Workspace::new(net, rows(i).1 - rows(i).0)).collect();
@@ -602,17 +617,29 @@ impl<T: Scalar> Workspace<T> {
         Ok(())
     }
 
-    /// Copies this shard's rows of the batch `x`, `y` (placed by [`Workspace::load_shards`])
-    /// into its input node, its target and its clamped output node.
-    pub(crate) fn load_shard_rows(&mut self, net: &Net<T>, x: &Tensor<T>, y: &Tensor<T>) {
-        let (dx, dy) = (x.cols(), y.cols());
+    /// Copies this shard's rows of the batch `ex` (placed by [`Workspace::load_shards`]) into
+    /// its input node, its target and its clamped output node.
+    pub(crate) fn load_shard_rows(&mut self, net: &Net<T>, ex: &Examples<'_, T>) {
         let (lo, hi) = (self.shard_lo, self.shard_lo + self.batch);
         let (inp, out) = (net.input(), net.output());
-        self.x[inp].copy_from_slice(&x.data()[lo * dx..hi * dx]);
-        self.target.copy_from_slice(&y.data()[lo * dy..hi * dy]);
+        ex.copy_rows(lo, hi, self.x[inp].data_mut(), self.target.data_mut());
         if out != inp {
             self.x[out].copy_from(&self.target);
         }
+    }
+
+    /// [`Workspace::load`] for a batch in either form (rows of a dataset are copied straight
+    /// into the input node and the target).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] on mismatched shapes or a row outside the dataset.
+    pub(crate) fn load_examples(&mut self, net: &Net<T>, ex: &Examples<'_, T>) -> Result<()> {
+        ex.check(net)?;
+        self.ensure(net, ex.len());
+        self.shard_lo = 0;
+        self.load_shard_rows(net, ex);
+        self.set_training_roles(net, true);
+        Ok(())
     }
 
     /// Loads inputs into the input node and targets into `target` (and the output node),

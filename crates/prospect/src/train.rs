@@ -19,7 +19,7 @@ use crate::checkpoint::{self, Metadata};
 use crate::config::{OnNonFinite, RunConfig, Scaling};
 use crate::data::{self, Dataset, NormMode, Split};
 use crate::error::{Error, Result};
-use crate::learn::{self, Batch, BatchStats, Rule};
+use crate::learn::{self, Batch, BatchStats, Rows, Rule};
 use crate::net::{count_correct, Net, Workspace};
 use crate::optim::WeightOptim;
 use crate::tensor::Tensor;
@@ -54,24 +54,6 @@ fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// Copies rows `rows` of `src` into the first rows of `dst`, on all threads for large
-/// batches (random rows of a large dataset are memory-latency bound).
-fn gather(dst: &mut Tensor<f32>, src: &Tensor<f32>, rows: &[usize]) {
-    use rayon::prelude::*;
-    let cols = src.cols();
-    if cols == 0 {
-        return;
-    }
-    let out = &mut dst.data_mut()[..rows.len() * cols];
-    let src = src.data();
-    let copy = |(o, &r): (&mut [f32], &usize)| o.copy_from_slice(&src[r * cols..(r + 1) * cols]);
-    if rows.len() * cols >= 1 << 14 && crate::tensor::threads() > 1 {
-        out.par_chunks_mut(cols).zip(rows.par_iter()).with_min_len(16).for_each(copy);
-    } else {
-        out.chunks_mut(cols).zip(rows).for_each(copy);
-    }
 }
 
 /// Seed of the shuffle of epoch `epoch` (0-based) of a run seeded with `seed`.
@@ -489,8 +471,9 @@ impl Trainer {
         let mut last_err = None;
         let mut lr = self.opt.lr();
         // The whole loop runs on a pool thread: every fork-join of a batch (gather, shards,
-        // optimiser step) starts inside the pool, and no batch is handed over from outside it.
-        crate::tensor::on_pool(|| -> Result<()> {
+        // optimiser step) starts inside the pool, and no batch is handed over from outside it;
+        // the other threads stay awake for the next fork-join until the loop ends.
+        crate::tensor::on_pool_hot(|| -> Result<()> {
             for b in 0..nb {
                 let from = b * bs;
                 let to = (from + bs).min(n);
@@ -501,15 +484,20 @@ impl Trainer {
                     (&mut self.tx, &mut self.ty, &mut self.ws_tail)
                 };
                 lr = self.opt.lr();
-                let (train, perm) = (&self.train, &self.perm[from..to]);
-                gather(x, &train.x, perm);
-                gather(y, &train.y, perm);
-                if let Some((hwc, scratch)) = self.augment.as_mut() {
+                let (train, perm, index) = (&self.train, &self.perm[from..to], e * nb + b);
+                let (net, opt) = (&mut self.net, &mut self.opt);
+                let trained = if let Some((hwc, scratch)) = self.augment.as_mut() {
+                    x.gather_rows(&train.x, perm);
+                    y.gather_rows(&train.y, perm);
                     let seed = mix(epoch_seed(self.cfg.train.seed, e) ^ mix(b as u64 + 1));
                     self.cfg.data.augment.apply(x.data_mut(), *hwc, seed, scratch);
-                }
-                let batch = Batch { x: &*x, y: &*y, index: e * nb + b };
-                match self.rule.train_batch(&mut self.net, &mut self.opt, batch, ws) {
+                    self.rule.train_batch(net, opt, Batch { x: &*x, y: &*y, index }, ws)
+                } else {
+                    // Sharded rules copy each shard's rows on the thread that trains it.
+                    let batch = Rows { x: &train.x, y: &train.y, rows: perm, index };
+                    self.rule.train_rows(net, opt, batch, ws)
+                };
+                match trained {
                     Ok(s) => {
                         loss += s.loss;
                         energy += s.energy;

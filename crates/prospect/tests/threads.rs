@@ -200,3 +200,137 @@ fn sharded_graphs_equal_the_whole_batch() {
         }
     }
 }
+
+/// A batch given as rows of a dataset (`Rule::train_rows`, what the trainer calls) trains
+/// exactly as the gathered batch through `Rule::train_batch`, for every rule: the same
+/// statistics and the same weights bit for bit, over two batches of different rows (catches
+/// rows taken from the wrong place, a shard loaded with another shard's rows, a stale batch).
+/// `pc` and `bp` split it into two shards here.
+#[test]
+fn a_batch_of_dataset_rows_trains_as_the_gathered_batch() {
+    prospect::tensor::set_threads(2);
+    let mut r = rng(42);
+    let spec = MlpSpec::new(&[6, 12, 9, 4], Activation::Tanh, Convention::Fw);
+    let net: Net<f64> = Net::mlp(&spec, 7).unwrap();
+    let n = 90;
+    let data_x: Tensor<f64> = randn(n, 6, 1.0, &mut r);
+    let data_y: Tensor<f64> = one_hot(&(0..n).map(|i| (i * 5 + 1) % 4).collect::<Vec<_>>(), 4);
+    // two batches of 37 rows, out of order, the second with a repeated row
+    let batches: [Vec<usize>; 2] = [
+        (0..37).map(|i| (i * 29 + 11) % n).collect(),
+        (0..37).map(|i| if i == 20 { 3 } else { (i * 41 + 7) % n }).collect(),
+    ];
+    let inference = InferenceConfig { steps: 6, gamma: 0.1, ..Default::default() };
+    let halving = InferenceConfig { halve_on_rise: true, ..inference.clone() };
+    let rules = [
+        ("pc", &inference),
+        ("pc", &halving),
+        ("bp", &inference),
+        ("ipc", &inference),
+        ("zil", &inference),
+        ("eqprop", &inference),
+        ("chl", &inference),
+    ];
+    for (algo, inf) in rules {
+        let ocfg = OptimConfig { reduction: Reduction::Sum, ..OptimConfig::sgd(0.05) };
+        let (mut net_a, mut net_b) = (net.clone(), net.clone());
+        let mut rule_a = learn::build::<f64>(algo, inf).unwrap();
+        let mut rule_b = learn::build::<f64>(algo, inf).unwrap();
+        let mut opt_a = WeightOptim::new(ocfg.clone(), &net_a).unwrap();
+        let mut opt_b = WeightOptim::new(ocfg, &net_b).unwrap();
+        let mut ws_a = Workspace::new(&net_a, 37);
+        let mut ws_b = Workspace::new(&net_b, 37);
+        for (index, rows) in batches.iter().enumerate() {
+            let (mut x, mut y) = (Tensor::default(), Tensor::default());
+            x.gather_rows(&data_x, rows);
+            y.gather_rows(&data_y, rows);
+            assert_eq!(x.row(5), data_x.row(rows[5]));
+            let a = rule_a
+                .train_batch(&mut net_a, &mut opt_a, Batch { x: &x, y: &y, index }, &mut ws_a)
+                .unwrap();
+            let batch = learn::Rows { x: &data_x, y: &data_y, rows, index };
+            let b = rule_b.train_rows(&mut net_b, &mut opt_b, batch, &mut ws_b).unwrap();
+            assert_eq!(a, b, "{algo} {inf:?}: statistics of batch {index}");
+            let (pa, pb) = (flat_params(&net_a), flat_params(&net_b));
+            assert!(pa == pb, "{algo} {inf:?}: weights after batch {index}");
+            assert_ne!(pb, flat_params(&net), "{algo}: the batch changed nothing");
+            if matches!(algo, "pc" | "bp") && !inf.halve_on_rise {
+                assert_eq!(ws_b.shards.len(), 2, "{algo}: the batch must be split");
+            }
+        }
+    }
+}
+
+/// A row outside the dataset, or a dataset of the wrong width, is an error naming it, not a
+/// panic or a batch of other rows.
+#[test]
+fn rows_outside_the_dataset_or_of_the_wrong_width_are_errors() {
+    prospect::tensor::set_threads(2);
+    let spec = MlpSpec::new(&[6, 8, 4], Activation::Tanh, Convention::Fw);
+    let mut net: Net<f64> = Net::mlp(&spec, 1).unwrap();
+    let x: Tensor<f64> = randn(40, 6, 1.0, &mut rng(1));
+    let y: Tensor<f64> = one_hot(&(0..40).map(|i| i % 4).collect::<Vec<_>>(), 4);
+    let wide: Tensor<f64> = randn(40, 7, 1.0, &mut rng(2));
+    let short_y: Tensor<f64> = one_hot(&(0..39).map(|i| i % 4).collect::<Vec<_>>(), 4);
+    let inference = InferenceConfig { steps: 3, ..Default::default() };
+    for algo in ["pc", "bp", "zil"] {
+        let mut rule = learn::build::<f64>(algo, &inference).unwrap();
+        let mut opt = WeightOptim::new(OptimConfig::sgd(0.1), &net).unwrap();
+        let mut ws = Workspace::new(&net, 32);
+        let mut rows: Vec<usize> = (0..32).collect();
+        rows[31] = 40;
+        let cases = [(&x, &y, &rows[..], "row of the dataset"), (&wide, &y, &rows[..31], "input")];
+        let cases = [cases[0], cases[1], (&x, &short_y, &rows[..31], "target")];
+        for (dx, dy, rows, what) in cases {
+            let batch = learn::Rows { x: dx, y: dy, rows, index: 0 };
+            let err = rule.train_rows(&mut net, &mut opt, batch, &mut ws).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                matches!(err, prospect::Error::Shape { .. }) && msg.contains(what),
+                "{algo}: {msg}"
+            );
+        }
+    }
+}
+
+/// Polls `cond` for up to two seconds.
+fn eventually(cond: impl Fn() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(2) {
+        if cond() {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+    cond()
+}
+
+/// `on_pool_hot` (the epoch loop's pool): while its body runs, the other kernel thread spins
+/// for its work and takes the second half of a fork-join; it stops when the body returns or
+/// panics; a call made meanwhile from another thread runs without helpers (one at a time) and
+/// still returns its value.
+#[test]
+fn a_hot_pool_keeps_its_helper_while_the_body_runs_and_stops_it_after() {
+    use prospect::tensor::{helping_threads, on_pool_hot, set_threads, threads};
+    set_threads(2);
+    assert_eq!(threads(), 2);
+    let owner_and_other = on_pool_hot(|| {
+        assert!(eventually(|| helping_threads() == 1), "no helper started");
+        let inner = std::thread::spawn(|| on_pool_hot(|| (helping_threads(), 7)));
+        let (seen, v) = inner.join().unwrap();
+        assert_eq!((seen, v), (1, 7), "the concurrent call took helpers of its own");
+        let owner = rayon::current_thread_index();
+        let (_, other) = rayon::join(
+            || std::thread::sleep(std::time::Duration::from_millis(20)),
+            rayon::current_thread_index,
+        );
+        (owner, other)
+    });
+    assert!(owner_and_other.0.is_some() && owner_and_other.0 != owner_and_other.1);
+    assert_eq!(helping_threads(), 0, "the helper outlived the body");
+    let panicked = std::panic::catch_unwind(|| on_pool_hot(|| panic!("body fails")));
+    assert!(panicked.is_err());
+    assert_eq!(helping_threads(), 0, "the helper outlived a panicking body");
+    // the threads were released: the next call gets its helper again
+    assert!(on_pool_hot(|| eventually(|| helping_threads() == 1)));
+}

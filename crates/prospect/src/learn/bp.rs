@@ -4,7 +4,9 @@
 //! `dL/dx_{l-1} = VJP_l(dL/dx_l)` from the output down, and the same layer-local
 //! parameter gradients as PC, evaluated with these backpropagated errors.
 
-use super::{check_finite, shard_count, train_shards, Batch, BatchStats, ProductCounts, Rule};
+use super::{
+    check_finite, shard_count, train_shards, Batch, BatchStats, Examples, ProductCounts, Rule,
+};
 use crate::error::{Error, Result};
 use crate::infer::{edge_g, InferenceStats};
 use crate::net::{count_correct, Net, Workspace};
@@ -69,6 +71,35 @@ impl Bp {
         loss
     }
 
+    /// One training batch in either form, sharded over the threads.
+    fn train<T: Scalar>(
+        net: &mut Net<T>,
+        opt: &mut WeightOptim<T>,
+        ex: Examples<'_, T>,
+        ws: &mut Workspace<T>,
+    ) -> Result<BatchStats> {
+        Self::check(net)?;
+        let shards = shard_count(ex.len());
+        let (loss, correct) = if shards > 1 {
+            ws.load_shards_of(net, &ex, shards)?;
+            let s = train_shards(net, opt, ws, &ex, None, &|net, sh| {
+                let loss = Self::gradients(net, sh);
+                let correct = count_correct(&sh.mu[net.output()], &sh.target);
+                sh.last = InferenceStats { initial_energy: loss, correct, ..Default::default() };
+                check_finite(net, sh, loss, ex.index(), 0)
+            })?;
+            (s.initial_energy, s.correct)
+        } else {
+            ws.load_examples(net, &ex)?;
+            let loss = Self::gradients(net, ws);
+            check_finite(net, ws, loss, ex.index(), 0)?;
+            opt.step(net, &ws.grads, ex.len());
+            (loss, count_correct(&ws.mu[net.output()], &ws.target))
+        };
+        opt.end_batch();
+        Ok(BatchStats { examples: ex.len(), loss, energy: loss, steps: 0, correct })
+    }
+
     /// Checks that backprop applies to `net`: a DAG whose output feeds nothing.
     ///
     /// # Errors
@@ -111,26 +142,7 @@ impl<T: Scalar> Rule<T> for Bp {
         batch: Batch<'_, T>,
         ws: &mut Workspace<T>,
     ) -> Result<BatchStats> {
-        Self::check(net)?;
-        let shards = shard_count(batch.x.rows());
-        let (loss, correct) = if shards > 1 {
-            ws.load_shards(net, batch.x, batch.y, shards)?;
-            let s = train_shards(net, opt, ws, &batch, None, &|net, sh| {
-                let loss = Self::gradients(net, sh);
-                let correct = count_correct(&sh.mu[net.output()], &sh.target);
-                sh.last = InferenceStats { initial_energy: loss, correct, ..Default::default() };
-                check_finite(net, sh, loss, batch.index, 0)
-            })?;
-            (s.initial_energy, s.correct)
-        } else {
-            ws.load(net, batch.x, batch.y)?;
-            let loss = Self::gradients(net, ws);
-            check_finite(net, ws, loss, batch.index, 0)?;
-            opt.step(net, &ws.grads, batch.x.rows());
-            (loss, count_correct(&ws.mu[net.output()], &ws.target))
-        };
-        opt.end_batch();
-        Ok(BatchStats { examples: batch.x.rows(), loss, energy: loss, steps: 0, correct })
+        Self::train(net, opt, Examples::Dense(batch), ws)
     }
 
     fn product_counts(&self, _net: &Net<T>) -> ProductCounts {

@@ -33,6 +33,95 @@ pub struct Batch<'a, T: Scalar> {
     pub index: usize,
 }
 
+/// One training batch as rows of a dataset: inputs `x[rows]`, targets `y[rows]`. A rule that
+/// splits the batch into shards copies each shard's rows on the thread that trains it.
+#[derive(Clone, Copy, Debug)]
+pub struct Rows<'a, T: Scalar> {
+    /// The dataset's inputs `[n, d_0]`.
+    pub x: &'a Tensor<T>,
+    /// The dataset's targets `[n, d_L]`.
+    pub y: &'a Tensor<T>,
+    /// The batch's rows of the dataset, in order.
+    pub rows: &'a [usize],
+    /// Index of the batch in the run (labels errors).
+    pub index: usize,
+}
+
+impl<T: Scalar> Rows<'_, T> {
+    /// Checks the widths of `x` and `y` against `net`, their lengths, and every row index.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] naming the tensor or the row.
+    pub fn check(&self, net: &Net<T>) -> Result<()> {
+        let n = self.x.rows();
+        if self.x.cols() != net.d_in() {
+            return Err(Error::shape("batch", "input vs layer 1", [n, net.d_in()], self.x.shape()));
+        }
+        if self.y.shape() != [n, net.d_out()] {
+            let at = format!("target vs layer {} output", net.depth());
+            return Err(Error::shape("batch", at, [n, net.d_out()], self.y.shape()));
+        }
+        match self.rows.iter().find(|&&r| r >= n) {
+            Some(r) => Err(Error::shape("batch", "row of the dataset", format!("< {n}"), r)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A batch as a rule receives it: dense, or rows of a dataset.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Examples<'a, T: Scalar> {
+    /// Inputs and targets of the batch.
+    Dense(Batch<'a, T>),
+    /// Rows of a dataset.
+    Rows(Rows<'a, T>),
+}
+
+impl<T: Scalar> Examples<'_, T> {
+    /// Examples in the batch.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Examples::Dense(b) => b.x.rows(),
+            Examples::Rows(r) => r.rows.len(),
+        }
+    }
+
+    /// Index of the batch in the run.
+    pub(crate) fn index(&self) -> usize {
+        match self {
+            Examples::Dense(b) => b.index,
+            Examples::Rows(r) => r.index,
+        }
+    }
+
+    /// Checks the shapes against `net` (and the row indices).
+    pub(crate) fn check(&self, net: &Net<T>) -> Result<()> {
+        match self {
+            Examples::Dense(b) => net.check_batch(b.x, Some(b.y)),
+            Examples::Rows(r) => r.check(net),
+        }
+    }
+
+    /// Copies the batch's examples `lo..hi` into `x` (`[hi - lo, d_0]`) and `y`.
+    pub(crate) fn copy_rows(&self, lo: usize, hi: usize, x: &mut [T], y: &mut [T]) {
+        match self {
+            Examples::Dense(b) => {
+                let (dx, dy) = (b.x.cols(), b.y.cols());
+                x.copy_from_slice(&b.x.data()[lo * dx..hi * dx]);
+                y.copy_from_slice(&b.y.data()[lo * dy..hi * dy]);
+            }
+            Examples::Rows(r) => {
+                for (src, dst) in [(r.x, x), (r.y, y)] {
+                    let d = src.cols();
+                    for (out, &i) in dst.chunks_exact_mut(d.max(1)).zip(&r.rows[lo..hi]) {
+                        out.copy_from_slice(&src.data()[i * d..(i + 1) * d]);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// What training on one batch measured (sums over the batch's examples).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct BatchStats {
@@ -63,6 +152,28 @@ pub trait Rule<T: Scalar>: Send + Sync {
         batch: Batch<'_, T>,
         ws: &mut Workspace<T>,
     ) -> Result<BatchStats>;
+    /// Trains `net` on one batch given as rows of a dataset. The default gathers the rows
+    /// into a dense batch (buffers kept in `ws`) and calls [`Rule::train_batch`]; rules that
+    /// split the batch into shards copy each shard's rows on the thread that trains it. The
+    /// same result as [`Rule::train_batch`] on the gathered batch.
+    ///
+    /// # Errors
+    /// As [`Rule::train_batch`]; [`Error::Shape`] also for a row outside the dataset.
+    fn train_rows(
+        &mut self,
+        net: &mut Net<T>,
+        opt: &mut WeightOptim<T>,
+        batch: Rows<'_, T>,
+        ws: &mut Workspace<T>,
+    ) -> Result<BatchStats> {
+        batch.check(net)?;
+        let (mut x, mut y) = std::mem::take(&mut ws.rows_xy);
+        x.gather_rows(batch.x, batch.rows);
+        y.gather_rows(batch.y, batch.rows);
+        let r = self.train_batch(net, opt, Batch { x: &x, y: &y, index: batch.index }, ws);
+        ws.rows_xy = (x, y);
+        r
+    }
     /// How many matrix products of each kind one training batch performs.
     fn product_counts(&self, net: &Net<T>) -> ProductCounts;
     /// Floating-point operations per training example, counted analytically from the products.
@@ -186,16 +297,16 @@ pub(crate) fn train_shards<T: Scalar>(
     net: &mut Net<T>,
     opt: &mut WeightOptim<T>,
     ws: &mut Workspace<T>,
-    batch: &Batch<'_, T>,
+    ex: &Examples<'_, T>,
     scale: Option<T>,
     f: &ShardFn<'_, T>,
 ) -> Result<InferenceStats> {
-    par_shards(net, &mut ws.shards, batch.x, batch.y, f)?;
+    par_shards(net, &mut ws.shards, ex, f)?;
     let stats = combine(ws.shards.iter().map(|sh| sh.last));
     let Workspace { grads, shards, .. } = ws;
     let shards: &[Workspace<T>] = shards;
     let part = |k: usize, l: usize, p: usize| &shards[k].grads[l][p];
-    opt.step_summed(net, grads, shards.len(), part, scale, batch.x.rows());
+    opt.step_summed(net, grads, shards.len(), part, scale, ex.len());
     Ok(stats)
 }
 
@@ -204,20 +315,18 @@ pub(crate) fn train_shards<T: Scalar>(
 fn par_shards<T: Scalar>(
     net: &Net<T>,
     shards: &mut [Workspace<T>],
-    x: &Tensor<T>,
-    y: &Tensor<T>,
+    ex: &Examples<'_, T>,
     f: &ShardFn<'_, T>,
 ) -> Result<()> {
     match shards.len() {
         0 => Ok(()),
         1 => crate::tensor::sequential(|| {
-            shards[0].load_shard_rows(net, x, y);
+            shards[0].load_shard_rows(net, ex);
             f(net, &mut shards[0])
         }),
         n => {
             let (a, b) = shards.split_at_mut(n / 2);
-            let (ra, rb) =
-                rayon::join(|| par_shards(net, a, x, y, f), || par_shards(net, b, x, y, f));
+            let (ra, rb) = rayon::join(|| par_shards(net, a, ex, f), || par_shards(net, b, ex, f));
             ra.and(rb)
         }
     }

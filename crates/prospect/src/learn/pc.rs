@@ -5,7 +5,7 @@
 //! then update the weights with the errors at the final nodes:
 //! `dE/dW_l = -e_l f(x_{l-1})^T` (convention `w_f`).
 
-use super::{shard_count, train_shards, Batch, BatchStats, ProductCounts, Rule};
+use super::{shard_count, train_shards, Batch, BatchStats, Examples, ProductCounts, Rows, Rule};
 use crate::error::Result;
 use crate::infer::{InferenceConfig, InferenceStats, OutputMode};
 use crate::net::{Net, Workspace};
@@ -56,6 +56,45 @@ impl Pc {
         }
     }
 
+    /// One training batch in either form: sharded when examples relax independently.
+    fn train<T: Scalar>(
+        &mut self,
+        net: &mut Net<T>,
+        opt: &mut WeightOptim<T>,
+        ex: Examples<'_, T>,
+        ws: &mut Workspace<T>,
+    ) -> Result<BatchStats> {
+        let cfg = &self.inference;
+        // Examples relax independently unless a batch-wide energy decides gamma or stopping.
+        let shards = if cfg.halve_on_rise || cfg.tol > 0.0 { 1 } else { shard_count(ex.len()) };
+        let s = if shards > 1 {
+            ws.load_shards_of(net, &ex, shards)?;
+            train_shards(net, opt, ws, &ex, self.nudge_scale(), &|net, sh| {
+                sh.last = self.relax(net, sh, ex.index())?;
+                Ok(())
+            })?
+        } else {
+            ws.load_examples(net, &ex)?;
+            let s = self.relax(net, ws, ex.index())?;
+            self.scale_nudged(ws);
+            opt.step(net, &ws.grads, ex.len());
+            s
+        };
+        ws.last = s;
+        opt.end_batch();
+        let loss = match self.inference.output {
+            OutputMode::Clamp => s.initial_energy,
+            OutputMode::Nudge { beta } | OutputMode::Weighted { beta } => s.initial_energy / beta,
+        };
+        Ok(BatchStats {
+            examples: ex.len(),
+            loss,
+            energy: s.final_energy,
+            steps: s.steps,
+            correct: s.correct,
+        })
+    }
+
     fn scale_nudged<T: Scalar>(&self, ws: &mut Workspace<T>) {
         if let Some(s) = self.nudge_scale::<T>() {
             for g in ws.grads.iter_mut().flatten() {
@@ -77,36 +116,17 @@ impl<T: Scalar> Rule<T> for Pc {
         batch: Batch<'_, T>,
         ws: &mut Workspace<T>,
     ) -> Result<BatchStats> {
-        let cfg = &self.inference;
-        // Examples relax independently unless a batch-wide energy decides gamma or stopping.
-        let shards =
-            if cfg.halve_on_rise || cfg.tol > 0.0 { 1 } else { shard_count(batch.x.rows()) };
-        let s = if shards > 1 {
-            ws.load_shards(net, batch.x, batch.y, shards)?;
-            train_shards(net, opt, ws, &batch, self.nudge_scale(), &|net, sh| {
-                sh.last = self.relax(net, sh, batch.index)?;
-                Ok(())
-            })?
-        } else {
-            ws.load(net, batch.x, batch.y)?;
-            let s = self.relax(net, ws, batch.index)?;
-            self.scale_nudged(ws);
-            opt.step(net, &ws.grads, batch.x.rows());
-            s
-        };
-        ws.last = s;
-        opt.end_batch();
-        let loss = match self.inference.output {
-            OutputMode::Clamp => s.initial_energy,
-            OutputMode::Nudge { beta } | OutputMode::Weighted { beta } => s.initial_energy / beta,
-        };
-        Ok(BatchStats {
-            examples: batch.x.rows(),
-            loss,
-            energy: s.final_energy,
-            steps: s.steps,
-            correct: s.correct,
-        })
+        self.train(net, opt, Examples::Dense(batch), ws)
+    }
+
+    fn train_rows(
+        &mut self,
+        net: &mut Net<T>,
+        opt: &mut WeightOptim<T>,
+        batch: Rows<'_, T>,
+        ws: &mut Workspace<T>,
+    ) -> Result<BatchStats> {
+        self.train(net, opt, Examples::Rows(batch), ws)
     }
 
     fn product_counts(&self, _net: &Net<T>) -> ProductCounts {

@@ -5,7 +5,7 @@ use super::backend::{Accum, Backend, Par, Trans};
 use super::{Mat, PackedRhs, Scalar, Tensor};
 use crate::layers::Activation;
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
@@ -57,6 +57,74 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     let mut out = None;
     rayon::scope(|_| out = Some(f()));
     out.expect("the scope ran its body")
+}
+
+/// Whether an [`on_pool_hot`] call holds the pool's other threads now (one at a time).
+static HOT: AtomicBool = AtomicBool::new(false);
+/// Threads spinning in [`help_until`] now.
+static HELPING: AtomicUsize = AtomicUsize::new(0);
+
+/// [`on_pool`], with the other kernel threads taking the pool's work as it comes until `f`
+/// returns, instead of going to sleep whenever they run out: a loop of short fork-joins (an
+/// epoch's batches) then starts each one without waking a thread, which costs tens of
+/// microseconds on a VM. Those threads spin (yielding the core now and then) while `f` runs.
+/// One call at a time holds them; a concurrent call runs as [`on_pool`].
+pub fn on_pool_hot<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    on_pool(|| {
+        let helpers = threads().min(rayon::current_num_threads()).saturating_sub(1);
+        if helpers == 0
+            || HOT.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err()
+        {
+            return f();
+        }
+        /// Sets its flag when dropped, also when `f` unwinds.
+        struct SetOnDrop<'a>(&'a AtomicBool, bool);
+        impl Drop for SetOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(self.1, Ordering::Release);
+            }
+        }
+        let _release = SetOnDrop(&HOT, false);
+        let owner = rayon::current_thread_index();
+        let stop = AtomicBool::new(false);
+        let mut out = None;
+        rayon::scope(|s| {
+            for _ in 0..helpers {
+                s.spawn(|_| help_until(&stop, owner));
+            }
+            let _stop = SetOnDrop(&stop, true);
+            out = Some(f());
+        });
+        out.expect("the scope ran its body")
+    })
+}
+
+/// Runs the pool's jobs as they come until `stop`; returns at once on the thread `owner` that
+/// runs the body of [`on_pool_hot`] (it waits on its own fork-joins and must not spin here).
+fn help_until(stop: &AtomicBool, owner: Option<usize>) {
+    if rayon::current_thread_index() == owner {
+        return;
+    }
+    HELPING.fetch_add(1, Ordering::AcqRel);
+    let mut idle = 0u32;
+    while !stop.load(Ordering::Acquire) {
+        if let Some(rayon::Yield::Executed) = rayon::yield_now() {
+            idle = 0;
+        } else {
+            idle = idle.wrapping_add(1);
+            if idle.is_multiple_of(64) {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+    HELPING.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// How many threads are spinning for an [`on_pool_hot`] call now (a diagnostic).
+pub fn helping_threads() -> usize {
+    HELPING.load(Ordering::Acquire)
 }
 
 fn in_seq_scope() -> bool {

@@ -11,7 +11,10 @@ mod small_gemm;
 
 pub use backend::{Accum, Backend, Par, Trans};
 pub(crate) use cpu::{cast, cast_mut};
-pub use cpu::{ew_tasks, on_pool, sequential, set_threads, sum_parts, threads, Cpu, Update};
+pub use cpu::{
+    ew_tasks, helping_threads, on_pool, on_pool_hot, sequential, set_threads, sum_parts, threads,
+    Cpu, Update,
+};
 pub use small_gemm::{packed_products, PackedRhs};
 
 use std::fmt::Debug;
@@ -296,6 +299,27 @@ impl<T: Scalar> Tensor<T> {
         self.data.copy_from_slice(&src.data);
     }
 
+    /// Becomes `src`'s rows `rows`, in that order: `[rows.len(), src.cols()]` (no allocation
+    /// once the buffer is large enough).
+    ///
+    /// # Panics
+    /// If a row is outside `src`.
+    #[track_caller]
+    pub fn gather_rows(&mut self, src: &Tensor<T>, rows: &[usize]) {
+        use rayon::prelude::*;
+        let cols = src.cols;
+        self.resize(rows.len(), cols);
+        if cols == 0 {
+            return;
+        }
+        let copy = |(o, &r): (&mut [T], &usize)| o.copy_from_slice(&src.data[r * cols..][..cols]);
+        if rows.len() * cols >= 1 << 14 && threads() > 1 {
+            self.data.par_chunks_mut(cols).zip(rows.par_iter()).with_min_len(16).for_each(copy);
+        } else {
+            self.data.chunks_mut(cols).zip(rows).for_each(copy);
+        }
+    }
+
     /// Copies a row-major slice into `self`.
     ///
     /// # Panics
@@ -415,6 +439,22 @@ pub fn inverse(a: &Tensor<f64>) -> Option<Tensor<f64>> {
 
 #[cfg(test)]
 mod tests {
+
+    /// `gather_rows` takes the rows in the given order (repeats included) and resizes, on one
+    /// thread and, for a large batch, on all of them.
+    #[test]
+    fn gather_rows_takes_the_rows_in_order() {
+        for (n, cols, take) in [(9, 3, 5), (300, 784, 128)] {
+            let src = super::Tensor::<f32>::from_fn(n, cols, |r, c| (r * cols + c) as f32);
+            let rows: Vec<usize> = (0..take).map(|i| (i * 7 + 2) % n).chain([4, 4]).collect();
+            let mut dst = super::Tensor::zeros(1, 1);
+            dst.gather_rows(&src, &rows);
+            assert_eq!(dst.shape(), [rows.len(), cols]);
+            for (i, &r) in rows.iter().enumerate() {
+                assert_eq!(dst.row(i), src.row(r), "row {i} of {n} x {cols}");
+            }
+        }
+    }
     #[test]
     fn inverse_times_the_matrix_is_the_identity() {
         let a =
