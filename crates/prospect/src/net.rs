@@ -648,14 +648,6 @@ impl<T: Scalar> Workspace<T> {
     /// # Errors
     /// [`Error::Shape`] on mismatched shapes.
     pub fn load(&mut self, net: &Net<T>, x: &Tensor<T>, y: &Tensor<T>) -> Result<()> {
-        net.check_batch(x, Some(y))?;
-        self.ensure(net, x.rows());
-        self.x[net.input()].copy_from(x);
-        self.target.copy_from(y);
-        if net.output() != net.input() {
-            self.x[net.output()].copy_from(y);
-        }
-        self.set_training_roles(net, true);
-        Ok(())
+        self.load_examples(net, &Examples::Dense(Batch { x, y, index: 0 }))
     }
 }

@@ -48,19 +48,13 @@ pub struct Rows<'a, T: Scalar> {
 }
 
 impl<T: Scalar> Rows<'_, T> {
-    /// Checks the widths of `x` and `y` against `net`, their lengths, and every row index.
+    /// Checks `x` and `y` against `net` ([`Net::check_batch`]) and every row index.
     ///
     /// # Errors
     /// [`Error::Shape`] naming the tensor or the row.
     pub fn check(&self, net: &Net<T>) -> Result<()> {
+        net.check_batch(self.x, Some(self.y))?;
         let n = self.x.rows();
-        if self.x.cols() != net.d_in() {
-            return Err(Error::shape("batch", "input vs layer 1", [n, net.d_in()], self.x.shape()));
-        }
-        if self.y.shape() != [n, net.d_out()] {
-            let at = format!("target vs layer {} output", net.depth());
-            return Err(Error::shape("batch", at, [n, net.d_out()], self.y.shape()));
-        }
         match self.rows.iter().find(|&&r| r >= n) {
             Some(r) => Err(Error::shape("batch", "row of the dataset", format!("< {n}"), r)),
             None => Ok(()),
@@ -111,12 +105,8 @@ impl<T: Scalar> Examples<'_, T> {
                 y.copy_from_slice(&b.y.data()[lo * dy..hi * dy]);
             }
             Examples::Rows(r) => {
-                for (src, dst) in [(r.x, x), (r.y, y)] {
-                    let d = src.cols();
-                    for (out, &i) in dst.chunks_exact_mut(d.max(1)).zip(&r.rows[lo..hi]) {
-                        out.copy_from_slice(&src.data()[i * d..(i + 1) * d]);
-                    }
-                }
+                r.x.rows_into(&r.rows[lo..hi], x);
+                r.y.rows_into(&r.rows[lo..hi], y);
             }
         }
     }

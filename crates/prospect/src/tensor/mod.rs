@@ -316,7 +316,20 @@ impl<T: Scalar> Tensor<T> {
         if rows.len() * cols >= 1 << 14 && threads() > 1 {
             self.data.par_chunks_mut(cols).zip(rows.par_iter()).with_min_len(16).for_each(copy);
         } else {
-            self.data.chunks_mut(cols).zip(rows).for_each(copy);
+            src.rows_into(rows, &mut self.data);
+        }
+    }
+
+    /// Copies rows `rows` of `self`, in that order, into `dst` (`rows.len() * cols` values).
+    ///
+    /// # Panics
+    /// If a row is outside `self` or `dst` has another length.
+    #[track_caller]
+    pub(crate) fn rows_into(&self, rows: &[usize], dst: &mut [T]) {
+        let cols = self.cols;
+        assert_eq!(dst.len(), rows.len() * cols, "rows_into: destination length");
+        for (o, &r) in dst.chunks_exact_mut(cols.max(1)).zip(rows) {
+            o.copy_from_slice(&self.data[r * cols..][..cols]);
         }
     }
 
